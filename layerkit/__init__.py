@@ -1,0 +1,35 @@
+"""layerkit: numpy layers with hand-written backward passes, and a gradient checker you can trust."""
+
+from layerkit.errors import LayerkitError
+from layerkit.layers import Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
+from layerkit.losses import BCELoss
+from layerkit.models import fraud_net, fraud_net_from_arrays, fraud_net_seed_case, mlp
+from layerkit.optim import SGD, Adam, History, Optimizer, fit
+from layerkit.params import ParamSpec, TensorSpec
+from layerkit.sequential import Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "BCELoss",
+    "Dropout",
+    "History",
+    "Layer",
+    "LayerkitError",
+    "Linear",
+    "Optimizer",
+    "ParamSpec",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "TensorSpec",
+    "__version__",
+    "fit",
+    "fraud_net",
+    "fraud_net_from_arrays",
+    "fraud_net_seed_case",
+    "mlp",
+]

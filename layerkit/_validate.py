@@ -1,0 +1,74 @@
+"""Turning user input into clean float arrays, with errors that say what was wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike
+from layerkit.errors import DTypeError, NonFiniteError, ShapeError, describe_array
+
+
+def as_float_array(
+    value: ArrayLike,
+    *,
+    name: str,
+    dtype: np.dtype[np.floating] | type[np.floating] | None = None,
+    ndim: int | None = None,
+    allow_nonfinite: bool = False,
+) -> Array:
+    """Convert ``value`` to a real floating array, refusing what cannot be meant as numbers.
+
+    Integers and booleans are converted (to ``dtype``, float64 by default); object, complex,
+    string and datetime data are refused with a :class:`DTypeError`.
+
+    **Arguments:** ``name`` names the argument in messages; ``ndim`` the rank required;
+    ``allow_nonfinite`` lets NaN/Inf through (the checker judges those itself).
+
+    **Returns:** an array of ``dtype`` (or the input's float dtype, else float64).
+    """
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged lists and the like
+        msg = f"'{name}' must be a numeric array (got {describe_array(value)}: {exc})."
+        raise DTypeError(msg) from exc
+    kind = array.dtype.kind
+    if kind not in "fiub":
+        msg = (
+            f"'{name}' must hold real numbers (float, int or bool), "
+            f"got dtype {array.dtype} ({describe_array(value)})."
+        )
+        raise DTypeError(msg)
+    if dtype is not None:
+        target = np.dtype(dtype)
+    elif kind == "f" and array.dtype.itemsize >= 4:
+        target = array.dtype
+    else:
+        target = np.dtype(np.float64)
+    array = array.astype(target, copy=False)
+    if ndim is not None and array.ndim != ndim:
+        msg = f"'{name}' must have {ndim} dimension(s), got shape {array.shape}."
+        raise ShapeError(msg)
+    if not allow_nonfinite and not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        msg = f"'{name}' holds {bad} NaN/Inf value(s); finite numbers are required."
+        raise NonFiniteError(msg)
+    return array
+
+
+def as_batch(value: ArrayLike, *, name: str, features: int | None, owner: str) -> Array:
+    """Validate a batch-first input of shape ``(m, features)`` for ``owner`` (a layer's name)."""
+    array = as_float_array(value, name=name)
+    if array.ndim != 2:
+        hint = " (a single sample needs shape (1, features))" if array.ndim == 1 else ""
+        msg = f"{owner}: '{name}' must have shape (m, features), got shape {array.shape}{hint}."
+        raise ShapeError(msg)
+    if array.shape[0] == 0:
+        msg = f"{owner}: '{name}' is an empty batch (shape {array.shape}); need m >= 1."
+        raise ShapeError(msg)
+    if features is not None and array.shape[1] != features:
+        msg = (
+            f"{owner}: '{name}' must have {features} features (shape (m, {features})), "
+            f"got shape {array.shape}."
+        )
+        raise ShapeError(msg)
+    return array

@@ -1,0 +1,57 @@
+"""Exception types users catch.
+
+Every error layerkit raises for bad input is a :class:`LayerkitError`, and also a
+``ValueError`` or ``TypeError`` so that generic handlers keep working.
+Messages name the layer or argument, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+
+class LayerkitError(Exception):
+    """Base class of every error layerkit raises on purpose."""
+
+
+class ShapeError(LayerkitError, ValueError):
+    """An array has the wrong rank, width or length."""
+
+
+class DTypeError(LayerkitError, TypeError):
+    """An array has a dtype layerkit cannot use (object, complex, string...)."""
+
+
+class NonFiniteError(LayerkitError, ValueError):
+    """An input holds NaN or Inf where finite numbers are required."""
+
+
+class TargetError(LayerkitError, ValueError):
+    """Targets (labels) are outside the range a loss accepts."""
+
+
+class ConfigError(LayerkitError, ValueError):
+    """An option or argument is out of range or unknown."""
+
+
+class CacheError(LayerkitError, ValueError):
+    """A backward was given a cache that does not belong to this layer's forward."""
+
+
+class GradientSpecError(LayerkitError, ValueError):
+    """A user's gradient mapping does not match the parameters (keys, shapes)."""
+
+
+class LossValueError(LayerkitError, TypeError):
+    """A user's loss function returned something that is not a real scalar."""
+
+
+class NondeterministicError(LayerkitError, ValueError):
+    """The loss gave two different values at the same point: it cannot be differentiated."""
+
+
+def describe_array(value: object) -> str:
+    """A short description of what came: its type, and shape and dtype for arrays."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"array of shape {tuple(shape)} and dtype {dtype}"
+    return f"{type(value).__name__} {value!r}"[:120]

@@ -1,0 +1,78 @@
+"""Elementwise activations: ReLU, Sigmoid, Tanh. No parameters; output width = input width."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from layerkit._typing import Array
+from layerkit.layers.base import Cache, Layer
+
+
+def sigmoid(z: Array) -> Array:
+    """Logistic function, computed without overflow for any finite ``z`` (same shape)."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+
+class Activation(Layer):
+    """An elementwise function ``y = f(x)`` whose derivative is computed from ``x`` and ``y``."""
+
+    __slots__ = ()
+
+    def forward(
+        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
+    ) -> tuple[Array, Cache]:
+        x = self.check_input(x)
+        y = self.function(x)
+        return y, Cache(owner=self, x=x, y=y, params={})
+
+    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+        grad = self.check_cache(cache, grad_out)
+        return grad * self.derivative(cache.x, cache.y), {}
+
+    def function(self, x: Array) -> Array:
+        """``f(x)``, elementwise."""
+        raise NotImplementedError
+
+    def derivative(self, x: Array, y: Array) -> Array:
+        """``f'(x)``, elementwise, given ``x`` and ``y = f(x)``."""
+        raise NotImplementedError
+
+
+class ReLU(Activation):
+    """``max(x, 0)``; its derivative at exactly 0 is taken as 0 (as in the seed notebook)."""
+
+    __slots__ = ()
+
+    def function(self, x: Array) -> Array:
+        return np.maximum(x, 0).astype(x.dtype, copy=False)
+
+    def derivative(self, x: Array, y: Array) -> Array:
+        return (x > 0).astype(x.dtype)
+
+
+class Sigmoid(Activation):
+    """``1 / (1 + exp(-x))``. Followed by :class:`~layerkit.losses.BCELoss` in a
+    :class:`~layerkit.sequential.Sequential`, the pair is computed from logits (stable)."""
+
+    __slots__ = ()
+
+    def function(self, x: Array) -> Array:
+        return sigmoid(x)
+
+    def derivative(self, x: Array, y: Array) -> Array:
+        return y * (1.0 - y)
+
+
+class Tanh(Activation):
+    """Hyperbolic tangent."""
+
+    __slots__ = ()
+
+    def function(self, x: Array) -> Array:
+        return np.tanh(x)
+
+    def derivative(self, x: Array, y: Array) -> Array:
+        return 1.0 - y * y

@@ -1,0 +1,148 @@
+"""The layer contract: what every layer (built-in or your own) provides.
+
+A layer maps a batch-first input ``x`` of shape ``(m, in_features)`` to an output of shape
+``(m, out_features)``. ``forward`` is a pure function of (parameters, input, noise): it never
+stores state on ``self``; everything ``backward`` needs travels in the returned :class:`Cache`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+import attrs
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike
+from layerkit._validate import as_batch
+from layerkit.errors import CacheError, ShapeError
+from layerkit.params import ParamSpec
+
+
+@attrs.frozen(eq=False)
+class Cache:
+    """What one ``forward`` call hands to its ``backward``.
+
+    **Fields:** ``owner`` the layer that made it; ``x`` the input ``(m, in)``; ``y`` the output
+    ``(m, out)``; ``params`` the parameter arrays used; ``noise`` the random mask used (or None).
+    """
+
+    owner: Layer
+    x: Array
+    y: Array
+    params: Mapping[str, Array]
+    noise: Array | None = None
+
+
+class Layer(ABC):
+    """Base class of layers. Subclasses implement ``forward`` and ``backward``.
+
+    Parameters are named and ordered by :attr:`param_spec`; ``params()`` gives the live arrays.
+    Parameter-free layers keep the defaults (an empty spec).
+    """
+
+    in_features: int | None = None
+    """Input width, or None for a layer that keeps any width (elementwise)."""
+
+    out_features: int | None = None
+    """Output width, or None for a layer whose output width equals its input width."""
+
+    stochastic: bool = False
+    """True for layers that draw noise (dropout): checks hold that noise fixed."""
+
+    @property
+    def name(self) -> str:
+        """A short readable name, e.g. ``Linear(4->5)``."""
+        return type(self).__name__
+
+    @property
+    def param_spec(self) -> ParamSpec:
+        """The ordered ``(name, shape)`` of each parameter (empty for parameter-free layers)."""
+        return ParamSpec.of(self.params())
+
+    def params(self) -> dict[str, Array]:
+        """The live parameter arrays, by local name (``{"W": ..., "b": ...}``)."""
+        return {}
+
+    @abstractmethod
+    def forward(
+        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
+    ) -> tuple[Array, Cache]:
+        """Compute the output for ``x`` of shape ``(m, in)``.
+
+        **Arguments:** ``params`` replaces the layer's own parameters for this call (the checker
+        evaluates perturbed copies this way); ``noise`` is a mask from :meth:`sample_noise`.
+
+        **Returns:** ``(y, cache)`` with ``y`` of shape ``(m, out)``.
+        """
+
+    @abstractmethod
+    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+        """Propagate ``grad_out`` (shape of ``y``) back through the forward that made ``cache``.
+
+        **Returns:** ``(grad_x, grads)``: ``grad_x`` of the shape of ``x``, and one gradient per
+        parameter, by local name, each of the parameter's shape.
+        """
+
+    def sample_noise(self, x: Array, rng: np.random.Generator) -> Array | None:
+        """Draw the random mask a stochastic layer would use on ``x`` (None: deterministic)."""
+        return None
+
+    def output_width(self, in_width: int) -> int:
+        """The output width for an input of width ``in_width``."""
+        return self.out_features if self.out_features is not None else in_width
+
+    # -- helpers shared by all layers -------------------------------------------------------
+
+    def check_input(self, x: ArrayLike, name: str = "x") -> Array:
+        """Validate a batch ``(m, in_features)`` for this layer; converts integers to float."""
+        array = as_batch(x, name=name, features=self.in_features, owner=self.name)
+        return array
+
+    def check_cache(self, cache: Cache, grad_out: ArrayLike) -> Array:
+        """Refuse a cache made by another layer, and a ``grad_out`` of the wrong shape."""
+        if not isinstance(cache, Cache) or cache.owner is not self:
+            owner = cache.owner.name if isinstance(cache, Cache) else type(cache).__name__
+            msg = (
+                f"{self.name}.backward: the cache comes from {owner}, not from this layer's "
+                "forward; pass the cache returned by this layer's own forward."
+            )
+            raise CacheError(msg)
+        grad = np.asarray(grad_out)
+        if grad.shape != cache.y.shape:
+            msg = (
+                f"{self.name}.backward: 'grad_out' must have the output's shape "
+                f"{cache.y.shape}, got {grad.shape}."
+            )
+            raise ShapeError(msg)
+        return grad.astype(cache.y.dtype, copy=False)
+
+    def resolve_params(self, params: Mapping[str, Array] | None) -> Mapping[str, Array]:
+        """``params`` if given (checked against the spec), else the layer's own arrays."""
+        if params is None:
+            return self.params()
+        spec = self.param_spec
+        if set(params) != set(spec.names):
+            msg = (
+                f"{self.name}.forward: 'params' must have the keys {list(spec.names)}, "
+                f"got {list(params)}."
+            )
+            raise ShapeError(msg)
+        return params
+
+    def flatten(self) -> Array:
+        """This layer's parameters as one flat vector (order of :attr:`param_spec`)."""
+        return self.param_spec.flatten(self.params())
+
+    def unflatten(self, vector: ArrayLike) -> None:
+        """Load parameters from a flat vector of length ``param_spec.size`` (copied in)."""
+        new = self.param_spec.unflatten(vector, owner=self.name)
+        for name, array in self.params().items():
+            array[...] = new[name]
+
+    def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Layer:
+        """A copy of this layer with parameters of ``dtype`` (parameter-free layers: itself)."""
+        return self
+
+    def __repr__(self) -> str:
+        return self.name

@@ -1,0 +1,57 @@
+"""Inverted dropout, whose random mask is an explicit input so that checks can hold it fixed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from layerkit._typing import Array
+from layerkit.errors import ConfigError
+from layerkit.layers.base import Cache, Layer
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each entry with probability ``rate`` and scale the
+    rest by ``1 / (1 - rate)``.
+
+    The mask is *noise*, an input of ``forward``, not hidden state: ``sample_noise`` draws it,
+    ``forward(x, noise=mask)`` applies it, and ``forward(x)`` with no mask is the identity
+    (evaluation mode). A gradient check draws the masks once, from its own seed, and keeps them
+    fixed for every evaluation, so the loss it differentiates is deterministic.
+    """
+
+    __slots__ = ("rate",)
+    stochastic = True
+
+    def __init__(self, rate: float = 0.5) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+            msg = f"Dropout: 'rate' must be a number in [0, 1) (got {rate!r})."
+            raise ConfigError(msg)
+        self.rate = float(rate)
+
+    @property
+    def name(self) -> str:
+        return f"Dropout({self.rate:g})"
+
+    def sample_noise(self, x: Array, rng: np.random.Generator) -> Array:
+        keep = rng.random(np.shape(x)) >= self.rate
+        return keep.astype(np.asarray(x).dtype) / (1.0 - self.rate)
+
+    def forward(
+        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
+    ) -> tuple[Array, Cache]:
+        x = self.check_input(x)
+        if noise is None:
+            return x, Cache(owner=self, x=x, y=x, params={})
+        if np.shape(noise) != x.shape:
+            msg = f"{self.name}: 'noise' must have the input's shape {x.shape}, got {np.shape(noise)}."
+            raise ConfigError(msg)
+        y = x * noise
+        return y, Cache(owner=self, x=x, y=y, params={}, noise=np.asarray(noise))
+
+    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+        grad = self.check_cache(cache, grad_out)
+        if cache.noise is None:
+            return grad, {}
+        return grad * cache.noise, {}

@@ -1,0 +1,151 @@
+"""The fully connected layer ``y = x @ W.T + b``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike, IntArray, SeedLike
+from layerkit._validate import as_float_array
+from layerkit.errors import ConfigError, ShapeError
+from layerkit.layers.base import Cache, Layer
+
+InitScheme = Literal["normal", "he", "xavier", "xavier_uniform", "zeros"]
+INIT_SCHEMES: tuple[str, ...] = ("normal", "he", "xavier", "xavier_uniform", "zeros")
+
+
+def init_weights(
+    scheme: str, out_features: int, in_features: int, rng: np.random.Generator
+) -> Array:
+    """Draw a ``(out, in)`` weight matrix by ``scheme``.
+
+    ``normal``: standard normal (the seed notebook's ``randn``); ``he``: N(0, 2/in);
+    ``xavier``: N(0, 2/(in+out)); ``xavier_uniform``: U(+-sqrt(6/(in+out))); ``zeros``.
+    """
+    shape = (out_features, in_features)
+    if scheme == "normal":
+        return rng.standard_normal(shape)
+    if scheme == "he":
+        return rng.standard_normal(shape) * float(np.sqrt(2.0 / in_features))
+    if scheme == "xavier":
+        return rng.standard_normal(shape) * float(np.sqrt(2.0 / (in_features + out_features)))
+    if scheme == "xavier_uniform":
+        limit = np.sqrt(6.0 / (in_features + out_features))
+        return rng.uniform(-limit, limit, size=shape)
+    if scheme == "zeros":
+        return np.zeros(shape)
+    msg = f"Linear: 'init' must be one of {list(INIT_SCHEMES)} (got {scheme!r})."
+    raise ConfigError(msg)
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
+        msg = f"Linear: '{name}' must be a positive integer (got {value!r})."
+        raise ConfigError(msg)
+    return int(value)
+
+
+class Linear(Layer):
+    """Fully connected layer: ``y = x @ W.T + b``.
+
+    **Arguments:** ``in_features``, ``out_features``; ``init`` one of ``normal`` (the seed's
+    ``randn``), ``he`` (default), ``xavier``, ``xavier_uniform``, ``zeros``; ``seed`` an int or a
+    ``numpy.random.Generator`` (never the global RNG); ``dtype`` float64 (default) or float32.
+
+    **Parameters:** ``W`` of shape ``(out, in)`` (the seed's and torch's layout), ``b`` of
+    shape ``(out,)`` (zeros at init).
+    """
+
+    __slots__ = ("W", "b")
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        init: InitScheme = "he",
+        seed: SeedLike = None,
+        dtype: type[np.floating] | np.dtype[np.floating] = np.float64,
+    ) -> None:
+        n_in = _positive_int(in_features, "in_features")
+        n_out = _positive_int(out_features, "out_features")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.W: Array = init_weights(init, n_out, n_in, rng).astype(dtype)
+        self.b: Array = np.zeros(n_out, dtype=dtype)
+
+    @classmethod
+    def from_arrays(cls, W: ArrayLike, b: ArrayLike | None = None) -> Linear:
+        """A layer holding copies of ``W`` ``(out, in)`` and ``b`` ``(out,)`` (zeros if None)."""
+        weights = as_float_array(W, name="W", ndim=2).copy()
+        out_features, _in_features = weights.shape
+        bias = (
+            np.zeros(out_features, dtype=weights.dtype)
+            if b is None
+            else as_float_array(b, name="b", dtype=weights.dtype).copy()
+        )
+        if bias.shape != (out_features,):
+            if bias.size == out_features:  # accept the seed's (out, 1) column
+                bias = bias.reshape(out_features)
+            else:
+                msg = f"Linear: 'b' must have shape ({out_features},) to match W, got {bias.shape}."
+                raise ShapeError(msg)
+        layer = cls.__new__(cls)
+        layer.W = weights
+        layer.b = bias
+        return layer
+
+    @property
+    def in_features(self) -> int:  # type: ignore[override]
+        return int(self.W.shape[1])
+
+    @property
+    def out_features(self) -> int:  # type: ignore[override]
+        return int(self.W.shape[0])
+
+    @property
+    def name(self) -> str:
+        return f"Linear({self.in_features}->{self.out_features})"
+
+    def params(self) -> dict[str, Array]:
+        return {"W": self.W, "b": self.b}
+
+    def forward(
+        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
+    ) -> tuple[Array, Cache]:
+        x = self.check_input(x)
+        p = self.resolve_params(params)
+        W, b = p["W"], p["b"]
+        x = x.astype(W.dtype, copy=False)
+        y = x @ W.T + b
+        return y, Cache(owner=self, x=x, y=y, params=p)
+
+    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+        grad = self.check_cache(cache, grad_out)
+        W = cache.params["W"]
+        grad_x = grad @ W
+        grad_W = grad.T @ cache.x
+        grad_b = grad.sum(axis=0)
+        return grad_x, {"W": grad_W, "b": grad_b}
+
+    def perturbed_outputs(
+        self, cache: Cache, param: str, flat_indices: IntArray, deltas: Array
+    ) -> Array:
+        """Outputs for ``n`` one-entry perturbations of ``param``, stacked: ``(n, m, out)``.
+
+        Row ``k`` is the output with ``param.flat[flat_indices[k]] += deltas[k]``, computed as a
+        rank-one update of ``cache.y`` (no full matmul per coordinate). Used by the checker.
+        """
+        n = len(flat_indices)
+        stacked = np.repeat(cache.y[np.newaxis], n, axis=0)
+        rows = np.arange(n)
+        if param == "W":
+            out_idx, in_idx = np.divmod(flat_indices, self.in_features)
+            stacked[rows, :, out_idx] += deltas[:, np.newaxis] * cache.x[:, in_idx].T
+        else:
+            stacked[rows, :, flat_indices] += deltas[:, np.newaxis]
+        return stacked
+
+    def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Linear:
+        return Linear.from_arrays(self.W.astype(dtype), self.b.astype(dtype))

@@ -1,0 +1,106 @@
+"""Ready-made networks: the seed notebook's fraud-detection net."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+import attrs
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike, SeedLike
+from layerkit.errors import ConfigError
+from layerkit.layers import Linear, ReLU, Sigmoid
+from layerkit.layers.linear import InitScheme
+from layerkit.losses import BCELoss
+from layerkit.sequential import Sequential
+
+FRAUD_NET_WIDTHS: tuple[int, ...] = (4, 5, 3, 1)
+"""The seed's architecture: LINEAR(4->5) -> RELU -> LINEAR(5->3) -> RELU -> LINEAR(3->1) -> SIGMOID."""
+
+
+def mlp(
+    widths: Sequence[int],
+    *,
+    seed: SeedLike = 0,
+    init: InitScheme = "he",
+    dtype: type[np.floating] | np.dtype[np.floating] = np.float64,
+) -> Sequential:
+    """A binary classifier: Linear layers of ``widths`` with ReLU between, Sigmoid and BCE at
+    the end. ``widths=(4, 5, 3, 1)`` is the seed's fraud net."""
+    sizes = list(widths)
+    if len(sizes) < 2 or any(isinstance(w, bool) or int(w) != w or w < 1 for w in sizes):
+        msg = f"mlp: 'widths' must be two or more positive integers (got {list(widths)!r})."
+        raise ConfigError(msg)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    layers: list[Linear | ReLU | Sigmoid] = []
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(Linear(int(n_in), int(n_out), init=init, seed=rng, dtype=dtype))
+        layers.append(ReLU() if index < len(sizes) - 2 else Sigmoid())
+    return Sequential(layers, loss=BCELoss())
+
+
+def fraud_net(*, seed: SeedLike = 0, init: InitScheme = "he") -> Sequential:
+    """The seed's fraud-detection net, 4 -> 5 -> 3 -> 1, freshly initialised from ``seed``."""
+    return mlp(FRAUD_NET_WIDTHS, seed=seed, init=init)
+
+
+@attrs.frozen(eq=False)
+class SeedCase:
+    """The seed notebook's ``gradient_check_n_test_case`` in layerkit's layout.
+
+    **Fields:** ``model`` (parameters W1..b3 as drawn by the seed), ``x`` ``(3, 4)`` (the seed's
+    ``X.T``), ``y`` ``(3, 1)`` (labels 1, 1, 0).
+    """
+
+    model: Sequential
+    x: Array
+    y: Array
+
+
+def seed_parameters() -> tuple[Array, Array, dict[str, Array]]:
+    """The seed's test case in the seed's own column layout: ``(X (4, 3), Y (1, 3), params)``
+    with ``W1 (5, 4), b1 (5, 1), W2 (3, 5), b2 (3, 1), W3 (1, 3), b3 (1, 1)``.
+
+    Drawn as the seed does after ``np.random.seed(1)``, from a private ``RandomState(1)``, so
+    the caller's global RNG is untouched.
+    """
+    rng = np.random.RandomState(1)
+    x = rng.randn(4, 3)
+    y = np.array([[1.0, 1.0, 0.0]])
+    params: dict[str, Array] = {}
+    for name, shape in (
+        ("W1", (5, 4)),
+        ("b1", (5, 1)),
+        ("W2", (3, 5)),
+        ("b2", (3, 1)),
+        ("W3", (1, 3)),
+        ("b3", (1, 1)),
+    ):
+        params[name] = rng.randn(*shape)
+    return x, y, params
+
+
+def fraud_net_from_arrays(params: Mapping[str, ArrayLike]) -> Sequential:
+    """The fraud net holding the seed-layout arrays ``W1..b3`` (biases ``(out, 1)`` accepted)."""
+    missing = [k for k in ("W1", "b1", "W2", "b2", "W3", "b3") if k not in params]
+    if missing:
+        msg = (
+            f"fraud_net_from_arrays: 'params' is missing {missing} (needs W1, b1, W2, b2, W3, b3)."
+        )
+        raise ConfigError(msg)
+    return Sequential(
+        Linear.from_arrays(params["W1"], params["b1"]),
+        ReLU(),
+        Linear.from_arrays(params["W2"], params["b2"]),
+        ReLU(),
+        Linear.from_arrays(params["W3"], params["b3"]),
+        Sigmoid(),
+        loss=BCELoss(),
+    )
+
+
+def fraud_net_seed_case() -> SeedCase:
+    """The seed's test case as a layerkit model and batch-first data (cost 2.407833389834357)."""
+    x, y, params = seed_parameters()
+    return SeedCase(model=fraud_net_from_arrays(params), x=x.T.copy(), y=y.T.copy())

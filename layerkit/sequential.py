@@ -1,0 +1,355 @@
+"""Composition of layers into a model with a loss; names parameters W1, b1, W2, ..."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from typing import overload
+
+import attrs
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike, SeedLike
+from layerkit._validate import as_batch
+from layerkit.errors import CacheError, ConfigError, ShapeError
+from layerkit.layers.activations import Sigmoid
+from layerkit.layers.base import Cache, Layer
+from layerkit.losses import BCELoss, check_targets
+from layerkit.params import ParamSpec
+
+
+@attrs.frozen(eq=False)
+class SequentialCache:
+    """What :meth:`Sequential.forward` hands to :meth:`Sequential.backward`.
+
+    **Fields:** ``owner`` the model; ``caches`` one per layer run; ``noise`` the masks used
+    (one entry per layer, None for deterministic layers).
+    """
+
+    owner: Sequential
+    caches: tuple[Cache, ...]
+    noise: tuple[Array | None, ...]
+
+    @property
+    def inputs(self) -> tuple[Array, ...]:
+        """The input each layer saw, in order (``inputs[0]`` is the model's ``x``)."""
+        return tuple(c.x for c in self.caches)
+
+
+@attrs.frozen
+class ParamRef:
+    """Where a model parameter lives: layer ``index`` (0-based) and its ``local`` name."""
+
+    index: int
+    local: str
+
+
+class Sequential:
+    """Layers applied in order, with an optional loss.
+
+    **Arguments:** ``layers`` (a sequence, or several positional layers); ``loss`` e.g.
+    :class:`~layerkit.losses.BCELoss`. Widths are checked at construction where layers state
+    them; parameters are named by local name and the 1-based index of the parameterised layer
+    (``W1, b1, W2, b2, ...``, as in the seed notebook).
+
+    When the last layer is a :class:`~layerkit.layers.Sigmoid` and the loss a
+    :class:`~layerkit.losses.BCELoss`, the loss is computed from the logits (finite and exact
+    even where the sigmoid saturates); ``forward`` and ``predict`` still return probabilities.
+    """
+
+    def __init__(self, *layers: Layer | Sequence[Layer], loss: BCELoss | None = None) -> None:
+        flat: list[Layer] = []
+        for item in layers:
+            if isinstance(item, Layer):
+                flat.append(item)
+            elif isinstance(item, Sequence) and not isinstance(item, str):
+                flat.extend(item)
+            else:
+                msg = f"Sequential: expected layers, got {type(item).__name__} {item!r}."
+                raise ConfigError(msg)
+        for position, layer in enumerate(flat):
+            if not isinstance(layer, Layer):
+                msg = (
+                    f"Sequential: item {position} must be a layerkit Layer, "
+                    f"got {type(layer).__name__}."
+                )
+                raise ConfigError(msg)
+        if not flat:
+            raise ConfigError("Sequential: needs at least one layer (got none).")
+        if loss is not None and not isinstance(loss, BCELoss):
+            msg = f"Sequential: 'loss' must be a BCELoss or None, got {type(loss).__name__}."
+            raise ConfigError(msg)
+        self.layers: tuple[Layer, ...] = tuple(flat)
+        self.loss: BCELoss | None = loss
+        self._refs = self._name_parameters()
+        self._check_widths()
+
+    # -- structure ---------------------------------------------------------------------------
+
+    def _name_parameters(self) -> dict[str, ParamRef]:
+        refs: dict[str, ParamRef] = {}
+        counter = 0
+        for index, layer in enumerate(self.layers):
+            names = layer.param_spec.names
+            if names:
+                counter += 1
+            for local in names:
+                refs[f"{local}{counter}"] = ParamRef(index, local)
+        return refs
+
+    def _check_widths(self) -> None:
+        width: int | None = None
+        previous: str = "input"
+        for index, layer in enumerate(self.layers):
+            label = f"layer {index} ({layer.name})"
+            if layer.in_features is not None and width is not None and layer.in_features != width:
+                msg = (
+                    f"Sequential: {label} expects {layer.in_features} input features but "
+                    f"{previous} gives {width}."
+                )
+                raise ShapeError(msg)
+            if layer.in_features is not None:
+                width = layer.in_features
+            if width is not None:
+                width = layer.output_width(width)
+            elif layer.out_features is not None:
+                width = layer.out_features
+            previous = label
+
+    @property
+    def in_features(self) -> int | None:
+        """Input width of the first layer that states one (None if none does)."""
+        for layer in self.layers:
+            if layer.in_features is not None:
+                return layer.in_features
+            if layer.out_features is not None:
+                return None
+        return None
+
+    @property
+    def fused_logits(self) -> bool:
+        """True when the loss is computed from the logits of a final Sigmoid."""
+        return isinstance(self.loss, BCELoss) and isinstance(self.layers[-1], Sigmoid)
+
+    @property
+    def body(self) -> tuple[Layer, ...]:
+        """The layers whose output the loss reads (all but a final Sigmoid when fused)."""
+        return self.layers[:-1] if self.fused_logits else self.layers
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    @overload
+    def __getitem__(self, item: int) -> Layer: ...
+    @overload
+    def __getitem__(self, item: slice) -> Sequential: ...
+    def __getitem__(self, item: int | slice) -> Layer | Sequential:
+        if isinstance(item, slice):
+            chosen = self.layers[item]
+            keeps_end = bool(chosen) and chosen[-1] is self.layers[-1]
+            return Sequential(chosen, loss=self.loss if keeps_end else None)
+        return self.layers[item]
+
+    # -- parameters --------------------------------------------------------------------------
+
+    @property
+    def param_spec(self) -> ParamSpec:
+        """Ordered ``(name, shape)`` of all parameters under their model names."""
+        return ParamSpec.of(self.params())
+
+    def params(self) -> dict[str, Array]:
+        """The live parameter arrays by model name (``W1``, ``b1``, ...)."""
+        return {
+            name: self.layers[ref.index].params()[ref.local] for name, ref in self._refs.items()
+        }
+
+    def param_ref(self, name: str) -> ParamRef:
+        """Which layer holds the parameter ``name``, and its local name there."""
+        try:
+            return self._refs[name]
+        except KeyError:
+            msg = f"Sequential: no parameter named {name!r}; the model has {list(self._refs)}."
+            raise ConfigError(msg) from None
+
+    def layer_label(self, index: int) -> str:
+        """A readable label for layer ``index``: ``layer 2 (Linear(5->3))``."""
+        return f"layer {index} ({self.layers[index].name})"
+
+    def flatten(self) -> Array:
+        """All parameters as one flat vector (order of :attr:`param_spec`)."""
+        return self.param_spec.flatten(self.params())
+
+    def unflatten(self, vector: ArrayLike) -> None:
+        """Load all parameters from a flat vector (copied in; length is checked)."""
+        new = self.param_spec.unflatten(vector, owner="Sequential")
+        for name, array in self.params().items():
+            array[...] = new[name]
+
+    def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Sequential:
+        """A copy of the model with parameters of ``dtype``."""
+        return Sequential([layer.astype(dtype) for layer in self.layers], loss=self.loss)
+
+    def copy(self) -> Sequential:
+        """An independent deep copy (parameters copied)."""
+        return copy.deepcopy(self)
+
+    @property
+    def dtype(self) -> np.dtype[np.floating]:
+        """The parameters' dtype (float64 for a parameter-free model)."""
+        arrays = list(self.params().values())
+        return arrays[0].dtype if arrays else np.dtype(np.float64)
+
+    # -- computation -------------------------------------------------------------------------
+
+    def check_input(self, x: ArrayLike) -> Array:
+        """Validate a batch ``(m, in_features)``: rank, width, finite; integers converted."""
+        array = as_batch(x, name="x", features=self.in_features, owner="Sequential")
+        return array.astype(self.dtype, copy=False)
+
+    def forward(
+        self,
+        x: ArrayLike,
+        *,
+        noise: Sequence[Array | None] | None = None,
+        rng: SeedLike = None,
+        layers: int | None = None,
+    ) -> tuple[Array, SequentialCache]:
+        """Run ``x`` ``(m, in)`` through the layers.
+
+        **Arguments:** ``noise``, masks for stochastic layers (one entry per layer, from an
+        earlier cache); ``rng``, a seed or generator to draw fresh masks (training); with
+        neither, stochastic layers are the identity (evaluation). ``layers`` stops after that
+        many layers.
+
+        **Returns:** ``(y, cache)`` with ``y`` of shape ``(m, out)``.
+        """
+        stop = len(self.layers) if layers is None else layers
+        if noise is not None and len(noise) != len(self.layers):
+            msg = f"Sequential.forward: 'noise' needs one entry per layer ({len(self.layers)}), got {len(noise)}."
+            raise ConfigError(msg)
+        generator = None
+        if noise is None and rng is not None:
+            generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        out = self.check_input(x)
+        caches: list[Cache] = []
+        used: list[Array | None] = []
+        for index, layer in enumerate(self.layers[:stop]):
+            mask = noise[index] if noise is not None else None
+            if generator is not None and layer.stochastic:
+                mask = layer.sample_noise(out, generator)
+            out, cache = layer.forward(out, noise=mask)
+            caches.append(cache)
+            used.append(mask)
+        used.extend([None] * (len(self.layers) - stop))
+        return out, SequentialCache(owner=self, caches=tuple(caches), noise=tuple(used))
+
+    def backward(
+        self, cache: SequentialCache, grad_out: ArrayLike
+    ) -> tuple[Array, dict[str, Array]]:
+        """Back-propagate ``grad_out`` through the layers of ``cache``.
+
+        **Returns:** ``(grad_x, grads)``, ``grads`` by model parameter name.
+        """
+        if not isinstance(cache, SequentialCache) or cache.owner is not self:
+            msg = "Sequential.backward: the cache does not come from this model's forward."
+            raise CacheError(msg)
+        grad = np.asarray(grad_out)
+        local: dict[int, dict[str, Array]] = {}
+        for index in reversed(range(len(cache.caches))):
+            grad, grads = self.layers[index].backward(cache.caches[index], grad)
+            local[index] = grads
+        named: dict[str, Array] = {}
+        for name, ref in self._refs.items():
+            if ref.index in local:
+                named[name] = local[ref.index][ref.local]
+        return grad, named
+
+    def _require_loss(self) -> BCELoss:
+        if self.loss is None:
+            raise ConfigError("Sequential: this model has no loss; build it with loss=BCELoss().")
+        return self.loss
+
+    def sample_losses(self, body_out: Array, y: Array) -> Array:
+        """Per-sample losses from the body's output ``(..., m, k)`` -> ``(..., m)``."""
+        loss = self._require_loss()
+        if self.fused_logits:
+            return loss.sample_losses_from_logits(body_out, y)
+        return loss.sample_losses(body_out, y)
+
+    def loss_grad(self, body_out: Array, y: Array) -> Array:
+        """Gradient of the mean loss w.r.t. the body's output ``(m, k)``."""
+        loss = self._require_loss()
+        if self.fused_logits:
+            return loss.grad_from_logits(body_out, y)
+        return loss.grad(body_out, y)
+
+    def check_targets(self, y: ArrayLike, m: int) -> Array:
+        """Validate targets for a batch of ``m`` against the model's output width."""
+        out_width = self._output_width()
+        shape = (
+            (m, out_width) if out_width is not None else (m, np.asarray(y).reshape(m, -1).shape[1])
+        )
+        return check_targets(y, shape, owner="Sequential").astype(self.dtype, copy=False)
+
+    def _output_width(self) -> int | None:
+        width = self.in_features
+        if width is None:
+            return None
+        for layer in self.layers:
+            width = layer.output_width(width)
+        return width
+
+    def loss_and_grad(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        noise: Sequence[Array | None] | None = None,
+        rng: SeedLike = None,
+    ) -> tuple[float, dict[str, Array]]:
+        """Mean loss on ``(x, y)`` and its gradient for every parameter (by model name)."""
+        self._require_loss()
+        body_out, cache = self.forward(x, noise=noise, rng=rng, layers=len(self.body))
+        target = self.check_targets(y, body_out.shape[0])
+        value = float(self.sample_losses(body_out, target).mean())
+        _, grads = self.backward(cache, self.loss_grad(body_out, target))
+        return value, grads
+
+    def loss_value(
+        self, x: ArrayLike, y: ArrayLike, *, noise: Sequence[Array | None] | None = None
+    ) -> float:
+        """Mean loss on ``(x, y)`` (stochastic layers use ``noise``, else act as identity)."""
+        self._require_loss()
+        body_out, _ = self.forward(x, noise=noise, layers=len(self.body))
+        target = self.check_targets(y, body_out.shape[0])
+        return float(self.sample_losses(body_out, target).mean())
+
+    def predict(self, x: ArrayLike) -> Array:
+        """The model's output for ``x`` ``(m, in)`` in evaluation mode (no dropout)."""
+        out, _ = self.forward(x)
+        return out
+
+    # -- display -----------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        lines = ["Sequential("]
+        width = self.in_features
+        total = 0
+        for index, layer in enumerate(self.layers):
+            count = layer.param_spec.size
+            total += count
+            shapes = ", ".join(f"{t.name}{t.shape}" for t in layer.param_spec)
+            out = layer.output_width(width) if width is not None else layer.out_features
+            io = f"{width if width is not None else '?'} -> {out if out is not None else '?'}"
+            lines.append(
+                f"  ({index}) {layer.name:<18} {io:<10} params: {count:>7}"
+                + (f"  [{shapes}]" if shapes else "")
+            )
+            width = out
+        loss = f"{self.loss!r}" + (" (from logits)" if self.fused_logits else "")
+        lines.append(f"  loss: {loss}   total params: {total}")
+        lines.append(")")
+        return "\n".join(lines)
