@@ -1,0 +1,547 @@
+"""The seed notebook's functions, under the seed's names and signatures, built on layerkit.
+
+For people arriving from the gradient-checking notebook (``seed/000_ff7ff67dbab12d8b.txt``):
+the same functions, the same array layout and the same return values, but computed by
+layerkit's layers (:func:`~layerkit.models.fraud_net_from_arrays`, ``Sequential.forward``,
+each layer's ``backward``) instead of a second copy of the math.
+
+**Layout conversions.** The seed stores examples in *columns*; layerkit is *batch-first*::
+
+    seed (column layout)          layerkit (batch-first)
+    X          (features, m)      x = X.T              (m, features)
+    Y          (1, m)             y = Y.T              (m, 1)
+    W1, W2, W3 (out, in)          Linear.W             (out, in)      same array layout
+    b1, b2, b3 (out, 1)           Linear.b             (out,)         reshaped
+    Z1, A1 ... (units, m)         layer outputs        (m, units)     transposed
+    dW1 ... db3                   gradients of the cost J (the batch mean), as layerkit's;
+                                  db reshaped to (out, 1)
+    dZ3, dA2 ... dZ1              gradients of the *summed* loss m * J, as the seed computes
+                                  them (dZ3 = A3 - Y): m times layerkit's grad_out, transposed
+
+Flat vectors follow the seed's ``dictionary_to_vector``: ``W1, b1, W2, b2, W3, b3`` in that
+order, each flattened row-major, as one column of shape ``(P, 1)`` (``P = 47`` for the
+seed's 4 -> 5 -> 3 -> 1 net).
+
+**What is kept, and what is not.** :func:`gradient_check` and :func:`gradient_check_n` keep the
+seed's algorithm (fixed step, one relative-difference number, a threshold) so that its printed
+numbers reproduce; they are a tutorial's check, not a verdict. NaN is the one deviation: the
+seed's ``gradient_check_n`` reads a NaN difference as a pass, ours reports it as wrong. For a
+real verdict (per-parameter errors, kinks, inconclusive cases) use ``layerkit.check_function``
+or ``layerkit.check_model``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Self
+
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike
+from layerkit._validate import as_float_array
+from layerkit.errors import (
+    CacheError,
+    ConfigError,
+    DTypeError,
+    GradientSpecError,
+    ShapeError,
+    describe_array,
+)
+from layerkit.layers.activations import ReLU
+from layerkit.layers.activations import sigmoid as _stable_sigmoid
+from layerkit.losses import check_targets
+from layerkit.models import fraud_net_from_arrays, seed_parameters
+from layerkit.params import ParamSpec, TensorSpec
+from layerkit.sequential import Sequential, SequentialCache
+
+__all__ = [
+    "GRADIENT_CHECK_N_THRESHOLD",
+    "GRADIENT_CHECK_THRESHOLD",
+    "PARAMETER_KEYS",
+    "SEED_PARAMETER_SHAPES",
+    "NotebookCache",
+    "backward_propagation",
+    "backward_propagation_n",
+    "backward_propagation_n_with_seed_bugs",
+    "dictionary_to_vector",
+    "forward_propagation",
+    "forward_propagation_n",
+    "gradient_check",
+    "gradient_check_n",
+    "gradient_check_n_test_case",
+    "gradients_to_vector",
+    "relu",
+    "sigmoid",
+    "vector_to_dictionary",
+]
+
+PARAMETER_KEYS: tuple[str, ...] = ("W1", "b1", "W2", "b2", "W3", "b3")
+"""The seed's parameter names, in the order of its flat vector."""
+
+SEED_PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {
+    "W1": (5, 4),
+    "b1": (5, 1),
+    "W2": (3, 5),
+    "b2": (3, 1),
+    "W3": (1, 3),
+    "b3": (1, 1),
+}
+"""The shapes the seed's ``vector_to_dictionary`` hard-codes (the 4 -> 5 -> 3 -> 1 net)."""
+
+GRADIENT_CHECK_THRESHOLD = 1e-7
+"""The seed's 1-D pass mark: ``difference < 1e-7``."""
+
+GRADIENT_CHECK_N_THRESHOLD = 1.2e-7
+"""The seed's N-D pass mark: ``difference <= 1.2e-7`` (it prints an error above it)."""
+
+_CACHE_NAMES: tuple[str, ...] = (
+    "Z1",
+    "A1",
+    "W1",
+    "b1",
+    "Z2",
+    "A2",
+    "W2",
+    "b2",
+    "Z3",
+    "A3",
+    "W3",
+    "b3",
+)
+
+
+# -- 1-dimensional gradient checking -----------------------------------------------------------
+
+
+def _real_number(value: object, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        msg = f"{where}: '{name}' must be a real number (got {describe_array(value)})."
+        raise DTypeError(msg)
+    return float(value)
+
+
+def forward_propagation(x: float, theta: float) -> float:
+    """The seed's 1-D model ``J(theta) = theta * x`` (``x`` and ``theta`` real numbers)."""
+    _real_number(x, "x", "forward_propagation")
+    _real_number(theta, "theta", "forward_propagation")
+    return theta * x
+
+
+def backward_propagation(x: float, theta: float) -> float:
+    """The derivative of :func:`forward_propagation` with respect to ``theta``: ``x``."""
+    _real_number(x, "x", "backward_propagation")
+    _real_number(theta, "theta", "backward_propagation")
+    return x
+
+
+def gradient_check(x: float, theta: float, epsilon: float = 1e-7, *, verbose: bool = True) -> float:
+    """The seed's 1-D gradient check: formula (1) with step ``epsilon``, then formula (2).
+
+    ``difference = |grad - gradapprox| / (|grad| + |gradapprox|)``; prints
+    ``"The gradient is correct!"`` when it is below 1e-7, else ``"The gradient is wrong!"``
+    (nothing when ``verbose=False``). A NaN difference (e.g. ``x = 0``: 0 / 0) is "wrong".
+
+    **Returns:** the difference, a float (``gradient_check(2, 4)`` gives about 2.919e-10).
+    """
+    _check_epsilon(epsilon, "gradient_check")
+    thetaplus = theta + epsilon
+    thetaminus = theta - epsilon
+    J_plus = forward_propagation(x, thetaplus)
+    J_minus = forward_propagation(x, thetaminus)
+    gradapprox = (J_plus - J_minus) / (2 * epsilon)
+    grad = backward_propagation(x, theta)
+    numerator = np.linalg.norm(grad - gradapprox)
+    denominator = np.linalg.norm(grad) + np.linalg.norm(gradapprox)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = float(numerator / denominator)
+    if verbose:
+        correct = difference < GRADIENT_CHECK_THRESHOLD
+        print("The gradient is correct!" if correct else "The gradient is wrong!")
+    return difference
+
+
+def _check_epsilon(epsilon: object, where: str) -> None:
+    step = _real_number(epsilon, "epsilon", where)
+    if not (np.isfinite(step) and step > 0):
+        msg = f"{where}: 'epsilon' must be a positive finite number (got {epsilon!r})."
+        raise ConfigError(msg)
+
+
+# -- helpers the seed imported from gc_utils ---------------------------------------------------
+
+
+def sigmoid(x: ArrayLike) -> Array:
+    """Logistic function, elementwise (layerkit's overflow-free form; same shape as ``x``)."""
+    return _stable_sigmoid(as_float_array(x, name="x", allow_nonfinite=True))
+
+
+def relu(x: ArrayLike) -> Array:
+    """``max(0, x)``, elementwise (same shape as ``x``, as float)."""
+    return ReLU().function(as_float_array(x, name="x", allow_nonfinite=True))
+
+
+def dictionary_to_vector(parameters: Mapping[str, ArrayLike]) -> tuple[Array, list[str]]:
+    """Roll ``W1, b1, W2, b2, W3, b3`` into one column, each flattened row-major.
+
+    **Returns:** ``(theta, keys)``: ``theta`` of shape ``(P, 1)`` (a new array), and ``keys``, the
+    parameter name of each entry (``["W1"] * 20 + ["b1"] * 5 + ...`` for the seed's net).
+    Other keys in ``parameters`` are ignored, as in the seed.
+    """
+    _require_keys(parameters, PARAMETER_KEYS, "dictionary_to_vector", "parameters", ConfigError)
+    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(parameters[k]))) for k in PARAMETER_KEYS))
+    selected = {k: parameters[k] for k in PARAMETER_KEYS}
+    theta = spec.flatten(selected, what="parameters", dtype=np.float64)
+    keys = [t.name for t in spec for _ in range(t.size)]
+    return theta.reshape(-1, 1), keys
+
+
+def vector_to_dictionary(
+    theta: ArrayLike, shapes: Mapping[str, tuple[int, ...]] | None = None
+) -> dict[str, Array]:
+    """Unroll a ``(P, 1)`` (or ``(P,)``) vector into ``W1, b1, W2, b2, W3, b3``.
+
+    **Arguments:** ``shapes``, name -> shape; the seed's fixed shapes
+    (:data:`SEED_PARAMETER_SHAPES`, ``P = 47``) when None.
+
+    **Returns:** a dict of views into ``theta`` (as the seed's slices are); a vector of the
+    wrong length raises :class:`~layerkit.errors.ShapeError` naming both lengths.
+    """
+    layout = SEED_PARAMETER_SHAPES if shapes is None else shapes
+    _require_keys(layout, PARAMETER_KEYS, "vector_to_dictionary", "shapes", ConfigError)
+    spec = ParamSpec(tuple(TensorSpec(k, tuple(layout[k])) for k in PARAMETER_KEYS))
+    return spec.unflatten(theta, owner="vector_to_dictionary")
+
+
+def gradients_to_vector(gradients: Mapping[str, ArrayLike]) -> Array:
+    """Roll ``dW1, db1, dW2, db2, dW3, db3`` into one column ``(P, 1)``, row-major, like
+    :func:`dictionary_to_vector` (other keys, such as ``dZ3``, are ignored)."""
+    grad_keys = tuple(f"d{k}" for k in PARAMETER_KEYS)
+    _require_keys(gradients, grad_keys, "gradients_to_vector", "gradients", GradientSpecError)
+    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(gradients[k]))) for k in grad_keys))
+    selected = {k: gradients[k] for k in grad_keys}
+    return spec.flatten(selected, what="gradients", dtype=np.float64).reshape(-1, 1)
+
+
+def _require_keys(
+    mapping: Mapping[str, object],
+    keys: Sequence[str],
+    where: str,
+    what: str,
+    error: type[ConfigError] | type[GradientSpecError],
+) -> None:
+    if not isinstance(mapping, Mapping):
+        msg = f"{where}: '{what}' must be a dict with keys {list(keys)} (got {type(mapping).__name__})."
+        raise error(msg)
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        msg = f"{where}: '{what}' is missing {missing} (needs {', '.join(keys)})."
+        raise error(msg)
+
+
+# -- N-dimensional: the fraud-detection net -----------------------------------------------------
+
+
+class NotebookCache(tuple[Array, ...]):
+    """The seed's cache ``(Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3)``, column layout.
+
+    A plain tuple to seed code (unpack it, index it), which also carries the layerkit forward it
+    was read from (``model``, ``model_cache``), so that :func:`backward_propagation_n` runs
+    layerkit's backward on exactly that forward. ``Z``/``A`` are ``(units, m)``, ``b`` ``(out, 1)``.
+    """
+
+    model: Sequential | None
+    model_cache: SequentialCache | None
+
+    def __new__(
+        cls,
+        arrays: Iterable[Array],
+        model: Sequential | None = None,
+        model_cache: SequentialCache | None = None,
+    ) -> Self:
+        self = super().__new__(cls, arrays)
+        self.model = model
+        self.model_cache = model_cache
+        return self
+
+
+def _check_parameters(parameters: Mapping[str, ArrayLike], where: str) -> dict[str, Array]:
+    """The six arrays as float64, shapes checked in the seed's terms (b as (out, 1) or (out,))."""
+    _require_keys(parameters, PARAMETER_KEYS, where, "parameters", ConfigError)
+    arrays: dict[str, Array] = {}
+    width: int | None = None
+    for layer in (1, 2, 3):
+        W = as_float_array(parameters[f"W{layer}"], name=f"parameters['W{layer}']", ndim=2)
+        b = as_float_array(parameters[f"b{layer}"], name=f"parameters['b{layer}']")
+        out_features, in_features = W.shape
+        if width is not None and in_features != width:
+            msg = (
+                f"{where}: parameters['W{layer}'] must have {width} columns to follow "
+                f"W{layer - 1} of shape {arrays[f'W{layer - 1}'].shape}, got shape {W.shape}."
+            )
+            raise ShapeError(msg)
+        if b.shape not in ((out_features, 1), (out_features,)):
+            msg = (
+                f"{where}: parameters['b{layer}'] must have shape ({out_features}, 1) to match "
+                f"W{layer} of shape {W.shape}, got shape {b.shape}."
+            )
+            raise ShapeError(msg)
+        if layer == 3 and out_features != 1:
+            msg = (
+                f"{where}: parameters['W3'] must have 1 row (one output unit), got shape {W.shape}."
+            )
+            raise ShapeError(msg)
+        arrays[f"W{layer}"], arrays[f"b{layer}"] = W, b
+        width = out_features
+    return arrays
+
+
+def _check_X(X: ArrayLike, features: int, where: str) -> Array:
+    """``X`` of shape ``(features, m)``, float64."""
+    array = as_float_array(X, name="X", dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] != features or array.shape[1] < 1:
+        hint = ""
+        if array.ndim == 2 and array.shape[1] == features:
+            hint = " (batch-first data of shape (m, features)? pass X.T)"
+        msg = (
+            f"{where}: 'X' must have shape ({features}, m), one example per column as in the "
+            f"seed, got shape {array.shape}{hint}."
+        )
+        raise ShapeError(msg)
+    return array
+
+
+def _check_Y(Y: ArrayLike, m: int, where: str) -> Array:
+    """Labels ``Y`` of shape ``(1, m)`` (or the seed's 1-D ``(m,)``), values in [0, 1] -> ``(1, m)``."""
+    array = as_float_array(Y, name="Y", dtype=np.float64)
+    if array.shape not in ((1, m), (m,)):
+        msg = f"{where}: 'Y' must have shape (1, {m}) (one label per column of X), got shape {array.shape}."
+        raise ShapeError(msg)
+    return check_targets(array.reshape(m, 1), (m, 1), owner=where).reshape(1, m)
+
+
+def _forward(X: ArrayLike, parameters: Mapping[str, ArrayLike], where: str) -> NotebookCache:
+    """Build the fraud net from ``parameters``, run it on ``X.T`` and read the seed's cache."""
+    arrays = _check_parameters(parameters, where)
+    x_columns = _check_X(X, int(arrays["W1"].shape[1]), where)
+    model = fraud_net_from_arrays(arrays)
+    _, model_cache = model.forward(x_columns.T)
+    entries: list[Array] = []
+    # Layers run Linear, ReLU, Linear, ReLU, Linear, Sigmoid: read Z, A, W, b per pair.
+    for linear, activation in zip(model_cache.caches[0::2], model_cache.caches[1::2], strict=True):
+        entries += [
+            linear.y.T,
+            activation.y.T,
+            linear.params["W"],
+            linear.params["b"].reshape(-1, 1),
+        ]
+    return NotebookCache(entries, model=model, model_cache=model_cache)
+
+
+def forward_propagation_n(
+    X: ArrayLike, Y: ArrayLike, parameters: Mapping[str, ArrayLike]
+) -> tuple[float, NotebookCache]:
+    """LINEAR -> RELU -> LINEAR -> RELU -> LINEAR -> SIGMOID, and the seed's cost.
+
+    **Arguments:** ``X`` ``(4, m)`` (features, examples); ``Y`` ``(1, m)`` labels in [0, 1];
+    ``parameters`` with ``W1 (5, 4), b1 (5, 1), W2 (3, 5), b2 (3, 1), W3 (1, 3), b3 (1, 1)``
+    (other widths work if they chain).
+
+    **Returns:** ``(cost, cache)``. The network runs as layerkit's fraud net on ``X.T``; the
+    cost is the seed's formula ``mean(-Y log A3 - (1 - Y) log(1 - A3))`` on the probabilities,
+    kept so the seed's numbers reproduce (2.407833389834357 on the test case). It loses precision
+    as ``A3`` nears 0 or 1 (and is inf where it rounds there); ``Sequential.loss_value``
+    computes the same loss from the logits. ``cache`` unpacks as the seed's 12-tuple.
+    """
+    cache = _forward(X, parameters, "forward_propagation_n")
+    A3 = cache[9]
+    m = A3.shape[1]
+    labels = _check_Y(Y, m, "forward_propagation_n")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logprobs = np.multiply(-np.log(A3), labels) + np.multiply(-np.log(1 - A3), 1 - labels)
+    cost = 1.0 / m * np.sum(logprobs)
+    return float(cost), cache
+
+
+def _resolve_cache(X: ArrayLike, cache: Sequence[ArrayLike], where: str) -> NotebookCache:
+    """The layerkit forward behind ``cache``, refusing one that did not come from this ``X``."""
+    if (
+        isinstance(cache, NotebookCache)
+        and cache.model is not None
+        and cache.model_cache is not None
+    ):
+        features = int(cache.model_cache.inputs[0].shape[1])
+        x_columns = _check_X(X, features, where)
+        if not np.array_equal(x_columns.T, cache.model_cache.inputs[0]):
+            msg = (
+                f"{where}: 'cache' comes from forward_propagation_n on a different X; "
+                "pass the cache returned for this X."
+            )
+            raise CacheError(msg)
+        return cache
+    if not isinstance(cache, Sequence) or len(cache) != len(_CACHE_NAMES):
+        length = len(cache) if isinstance(cache, Sequence) else "?"
+        msg = (
+            f"{where}: 'cache' must be the 12-tuple ({', '.join(_CACHE_NAMES)}) returned by "
+            f"forward_propagation_n, got {type(cache).__name__} of length {length}."
+        )
+        raise CacheError(msg)
+    # A plain 12-tuple (e.g. from the seed's own forward): rerun the forward from its
+    # parameters and X, and refuse it if its Z and A do not match that forward.
+    given = dict(zip(_CACHE_NAMES, cache, strict=True))
+    rebuilt = _forward(X, {k: given[k] for k in PARAMETER_KEYS}, where)
+    for name, ours in zip(_CACHE_NAMES, rebuilt, strict=True):
+        if name[0] in "ZA":
+            theirs = as_float_array(given[name], name=f"cache {name}", allow_nonfinite=True)
+            if theirs.shape != ours.shape or not np.allclose(theirs, ours, rtol=1e-9, atol=1e-12):
+                msg = (
+                    f"{where}: the cache's {name} does not match the forward of its own "
+                    f"W1..b3 on this X; pass the cache forward_propagation_n returned for this X."
+                )
+                raise CacheError(msg)
+    return rebuilt
+
+
+def backward_propagation_n(
+    X: ArrayLike, Y: ArrayLike, cache: Sequence[ArrayLike]
+) -> dict[str, Array]:
+    """The seed's backward pass, fixed (no planted bugs), run by layerkit's layers.
+
+    **Arguments:** ``X`` ``(4, m)``, ``Y`` ``(1, m)``, ``cache`` from
+    :func:`forward_propagation_n` on this ``X`` (a plain seed 12-tuple is accepted too, after a
+    check that it matches ``X``).
+
+    **Returns:** the seed's dict, in its order: ``dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1,
+    dW1, db1``. ``dW``/``db`` are gradients of the cost (``db`` as ``(out, 1)``); ``dZ``/``dA``
+    ``(units, m)`` follow the seed's convention (``dZ3 = A3 - Y``: gradients of the summed
+    loss, ``m`` times those of the cost).
+    """
+    where = "backward_propagation_n"
+    resolved = _resolve_cache(X, cache, where)
+    model, model_cache = resolved.model, resolved.model_cache
+    assert model is not None and model_cache is not None  # set by _forward
+    logits = model_cache.caches[len(model.body) - 1].y  # Z3, (m, 1)
+    m = logits.shape[0]
+    labels = _check_Y(Y, m, where)
+    # layerkit's backward: loss gradient from the logits, then each body layer's backward.
+    grad = model.loss_grad(logits, labels.T)
+    grad_outputs: dict[int, Array] = {}
+    local_grads: dict[int, dict[str, Array]] = {}
+    for index in reversed(range(len(model.body))):
+        grad_outputs[index] = grad
+        grad, local_grads[index] = model.layers[index].backward(model_cache.caches[index], grad)
+    named: dict[str, Array] = {}
+    for name in model.params():
+        ref = model.param_ref(name)
+        named[name] = local_grads[ref.index][ref.local]
+    # Body layer outputs are Z1, A1, Z2, A2, Z3 (indices 0..4).
+    seed_names = {0: "dZ1", 1: "dA1", 2: "dZ2", 3: "dA2", 4: "dZ3"}
+    summed = {seed_names[i]: m * g.T for i, g in grad_outputs.items()}
+    gradients: dict[str, Array] = {}
+    for layer in (3, 2, 1):
+        if layer == 3:
+            gradients["dZ3"] = summed["dZ3"]
+        else:
+            gradients[f"dA{layer}"] = summed[f"dA{layer}"]
+            gradients[f"dZ{layer}"] = summed[f"dZ{layer}"]
+        gradients[f"dW{layer}"] = named[f"W{layer}"]
+        gradients[f"db{layer}"] = named[f"b{layer}"].reshape(-1, 1)
+    return gradients
+
+
+def backward_propagation_n_with_seed_bugs(
+    X: ArrayLike, Y: ArrayLike, cache: Sequence[ArrayLike]
+) -> dict[str, Array]:
+    """The seed's backward *with its two planted bugs*, for the tutorial: ``dW2`` doubled and
+    ``db1`` times four (the correct :func:`backward_propagation_n`, then those two scaled).
+    :func:`gradient_check_n` reports a difference of about 0.285 for it."""
+    gradients = backward_propagation_n(X, Y, cache)
+    gradients["dW2"] = gradients["dW2"] * 2
+    gradients["db1"] = gradients["db1"] * 4
+    return gradients
+
+
+def gradient_check_n(
+    parameters: Mapping[str, ArrayLike],
+    gradients: Mapping[str, ArrayLike],
+    X: ArrayLike,
+    Y: ArrayLike,
+    epsilon: float = 1e-7,
+    *,
+    verbose: bool = True,
+) -> float:
+    """The seed's N-D gradient check, kept for continuity: a weak check, not a verdict.
+
+    For each of the ``P`` parameter entries, ``gradapprox[i] = (J(theta + eps e_i) -
+    J(theta - eps e_i)) / (2 eps)`` with :func:`forward_propagation_n`, then formula (3):
+    ``difference = ||grad - gradapprox|| / (||grad|| + ||gradapprox||)``. Prints
+    ``"Your backward propagation works perfectly fine! difference = ..."`` when
+    ``difference <= 1.2e-7``, else ``"There is a mistake in the backward propagation!
+    difference = ..."`` (the seed prints these in Russian and in color: "Ваше обратное
+    распространение работает совершенно нормально!" / "Есть ошибка в обратном
+    распространении!"); nothing when ``verbose=False``.
+
+    Why weak: one fixed step, one number for all 47 entries, a threshold on that number. With
+    ``h = 1e-7``, rounding alone gives about 1.19e-7 on a correct backprop (the test case's
+    third ``A3`` is 0.9989: its rounding error, through ``log(1 - A3)`` and over ``2h``, is the
+    noise), so the noise floor sits on the seed's own threshold; the same check on layerkit's
+    logit-form loss gives about 1e-9. A single wrong entry among many can hide under the norm;
+    a ReLU kink within ``h`` looks like a bug. The seed also reads a NaN
+    difference as a pass; *here NaN prints the mistake message* (deviation on purpose). For a
+    real pass / fail / inconclusive verdict, per parameter, use ``layerkit.check_function`` or
+    ``layerkit.check_model``.
+
+    **Arguments:** ``parameters`` (W1..b3, seed shapes), ``gradients`` (dW1..db3, same shapes;
+    e.g. from :func:`backward_propagation_n`), ``X`` ``(4, m)``, ``Y`` ``(1, m)``. None of them
+    is modified.
+
+    **Returns:** the difference, a float (about 1.19e-7 on the seed's test case with the
+    correct backprop, about 0.285 with the seed's bugs).
+    """
+    where = "gradient_check_n"
+    _check_epsilon(epsilon, where)
+    parameters_values, _ = dictionary_to_vector(parameters)
+    grad = gradients_to_vector(gradients)
+    shapes = {k: tuple(np.shape(parameters[k])) for k in PARAMETER_KEYS}
+    for key in PARAMETER_KEYS:
+        given = tuple(np.shape(gradients[f"d{key}"]))
+        same = given == shapes[key] or (key[0] == "b" and np.prod(given) == np.prod(shapes[key]))
+        if not same:
+            msg = (
+                f"{where}: gradients['d{key}'] must have the shape of parameters['{key}'] "
+                f"{shapes[key]}, got {given}."
+            )
+            raise GradientSpecError(msg)
+    num_parameters = parameters_values.shape[0]
+    J_plus = np.zeros((num_parameters, 1))
+    J_minus = np.zeros((num_parameters, 1))
+    gradapprox = np.zeros((num_parameters, 1))
+    for i in range(num_parameters):
+        thetaplus = np.copy(parameters_values)
+        thetaplus[i][0] = thetaplus[i][0] + epsilon
+        J_plus[i], _ = forward_propagation_n(X, Y, vector_to_dictionary(thetaplus, shapes))
+        thetaminus = np.copy(parameters_values)
+        thetaminus[i][0] = thetaminus[i][0] - epsilon
+        J_minus[i], _ = forward_propagation_n(X, Y, vector_to_dictionary(thetaminus, shapes))
+        gradapprox[i] = (J_plus[i] - J_minus[i]) / (2 * epsilon)
+    numerator = np.linalg.norm(grad - gradapprox)
+    denominator = np.linalg.norm(grad) + np.linalg.norm(gradapprox)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = float(numerator / denominator)
+    if verbose:
+        if difference <= GRADIENT_CHECK_N_THRESHOLD:  # False for NaN: never a pass
+            print(f"Your backward propagation works perfectly fine! difference = {difference}")
+        else:
+            print(f"There is a mistake in the backward propagation! difference = {difference}")
+    return difference
+
+
+def gradient_check_n_test_case() -> tuple[Array, Array, dict[str, Array]]:
+    """The seed's test case: ``(X (4, 3), Y (1, 3), parameters)`` as after ``np.random.seed(1)``.
+
+    Draws ``X = randn(4, 3)`` then ``W1, b1, W2, b2, W3, b3`` in that order from a private
+    ``RandomState(1)``: the same numbers as the seed, without touching the global RNG. ``Y`` is
+    ``[[1., 1., 0.]]`` (the seed's ``gc_utils`` has the 1-D int ``[1, 1, 0]``; both are accepted).
+    Fresh arrays on every call.
+    """
+    return seed_parameters()
