@@ -7,7 +7,6 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike
 from layerkit._validate import as_float_array
 from layerkit.errors import ShapeError, TargetError
-from layerkit.layers.activations import sigmoid
 
 
 def check_targets(y: ArrayLike, shape: tuple[int, ...], *, owner: str = "BCELoss") -> Array:
@@ -71,8 +70,16 @@ class BCELoss:
         return float(self.sample_losses_from_logits(z, y).mean(axis=-1))
 
     def grad_from_logits(self, z: Array, y: Array) -> Array:
-        """Gradient of :meth:`value_from_logits` w.r.t. ``z``: ``(sigmoid(z) - y) / m``."""
-        return np.asarray((sigmoid(z) - y) / z.shape[0])
+        """Gradient of :meth:`value_from_logits` w.r.t. ``z``: ``(sigmoid(z) - y) / m``.
+
+        Computed without cancellation: with ``e = exp(-|z|)``, ``sigmoid(z) - y`` is
+        ``(1 - y) - e / (1 + e)`` for ``z >= 0`` and ``e / (1 + e) - y`` for ``z < 0``, so a
+        correctly labelled saturated sample keeps its tiny gradient (``-e^-40``, not 0).
+        """
+        e = np.exp(-np.abs(z))
+        tail = e / (1.0 + e)  # sigmoid(-|z|), exact for any finite z
+        diff = np.where(z >= 0, (1.0 - y) - tail, tail - y)
+        return np.asarray(diff / z.shape[0])
 
     def __repr__(self) -> str:
         return "BCELoss()"
