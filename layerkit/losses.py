@@ -17,7 +17,7 @@ def check_targets(y: ArrayLike, shape: tuple[int, ...], *, owner: str = "BCELoss
     target = as_float_array(y, name="y")
     m = shape[0]
     if target.shape != shape:
-        if shape[-1] == 1 and target.size == m and target.ndim <= 2 and 1 in ((*target.shape, 1)):
+        if shape[-1] == 1 and target.shape in ((m,), (1, m)):
             target = target.reshape(shape)
         else:
             msg = f"{owner}: targets 'y' must have shape {shape} to match the predictions, got {target.shape}."

@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, SeedLike
-from layerkit._validate import as_batch
+from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import CacheError, ConfigError, ShapeError
 from layerkit.layers.activations import Sigmoid
 from layerkit.layers.base import Cache, Layer
@@ -286,12 +286,18 @@ class Sequential:
             return loss.grad_from_logits(body_out, y)
         return loss.grad(body_out, y)
 
-    def check_targets(self, y: ArrayLike, m: int) -> Array:
-        """Validate targets for a batch of ``m`` against the model's output width."""
-        out_width = self._output_width()
-        shape = (
-            (m, out_width) if out_width is not None else (m, np.asarray(y).reshape(m, -1).shape[1])
-        )
+    def check_targets(self, y: ArrayLike, m: int, *, width: int | None = None) -> Array:
+        """Validate targets for a batch of ``m`` against the model's output width.
+
+        ``width`` is the predictions' width when the caller knows it (from a forward); else
+        the width the layers state. A model of elementwise layers only states none: then
+        ``y`` of shape ``(m, k)`` sets ``k``, and any other ``y`` must be one label per sample.
+        """
+        out_width = width if width is not None else self._output_width()
+        if out_width is None:
+            target = as_float_array(y, name="y")
+            out_width = target.shape[1] if target.ndim == 2 and target.shape[0] == m else 1
+        shape = (m, out_width)
         return check_targets(y, shape, owner="Sequential").astype(self.dtype, copy=False)
 
     def _output_width(self) -> int | None:
@@ -313,7 +319,7 @@ class Sequential:
         """Mean loss on ``(x, y)`` and its gradient for every parameter (by model name)."""
         self._require_loss()
         body_out, cache = self.forward(x, noise=noise, rng=rng, layers=len(self.body))
-        target = self.check_targets(y, body_out.shape[0])
+        target = self.check_targets(y, body_out.shape[0], width=body_out.shape[1])
         value = float(self.sample_losses(body_out, target).mean())
         _, grads = self.backward(cache, self.loss_grad(body_out, target))
         return value, grads
@@ -324,7 +330,7 @@ class Sequential:
         """Mean loss on ``(x, y)`` (stochastic layers use ``noise``, else act as identity)."""
         self._require_loss()
         body_out, _ = self.forward(x, noise=noise, layers=len(self.body))
-        target = self.check_targets(y, body_out.shape[0])
+        target = self.check_targets(y, body_out.shape[0], width=body_out.shape[1])
         return float(self.sample_losses(body_out, target).mean())
 
     def predict(self, x: ArrayLike) -> Array:
