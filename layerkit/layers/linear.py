@@ -119,7 +119,10 @@ class Linear(Layer):
         W, b = p["W"], p["b"]
         x = x.astype(W.dtype, copy=False)
         y = x @ W.T + b
-        return y, Cache(owner=self, x=x, y=y, params=p)
+        # Snapshot the parameters: unflatten and fit update W and b in place, and a cache must
+        # keep differentiating the forward that made it (backward reads W from here).
+        used = {"W": np.array(W, copy=True), "b": np.array(b, copy=True)}
+        return y, Cache(owner=self, x=x, y=y, params=used)
 
     def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
         grad = self.check_cache(cache, grad_out)
