@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike
-from layerkit._validate import as_batch
+from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import CacheError, ShapeError
 from layerkit.params import ParamSpec
 
@@ -108,7 +108,7 @@ class Layer(ABC):
                 "forward; pass the cache returned by this layer's own forward."
             )
             raise CacheError(msg)
-        grad = np.asarray(grad_out)
+        grad = as_float_array(grad_out, name="grad_out", allow_nonfinite=True)
         if grad.shape != cache.y.shape:
             msg = (
                 f"{self.name}.backward: 'grad_out' must have the output's shape "
@@ -128,6 +128,14 @@ class Layer(ABC):
                 f"got {list(params)}."
             )
             raise ShapeError(msg)
+        for tensor in spec:
+            shape = np.shape(params[tensor.name])
+            if shape != tensor.shape:
+                msg = (
+                    f"{self.name}.forward: params['{tensor.name}'] must have shape "
+                    f"{tensor.shape}, got {shape}."
+                )
+                raise ShapeError(msg)
         return params
 
     def flatten(self) -> Array:
