@@ -1,6 +1,16 @@
 """layerkit: numpy layers with hand-written backward passes, and a gradient checker you can trust."""
 
 from layerkit.errors import LayerkitError
+from layerkit.gradcheck import (
+    CheckOptions,
+    GradCheckReport,
+    LayersReport,
+    TensorResult,
+    check_function,
+    check_layer,
+    check_layers,
+    check_model,
+)
 from layerkit.layers import Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
 from layerkit.losses import BCELoss
 from layerkit.models import fraud_net, fraud_net_from_arrays, fraud_net_seed_case, mlp
@@ -14,10 +24,13 @@ __all__ = [
     "SGD",
     "Adam",
     "BCELoss",
+    "CheckOptions",
     "Dropout",
+    "GradCheckReport",
     "History",
     "Layer",
     "LayerkitError",
+    "LayersReport",
     "Linear",
     "Optimizer",
     "ParamSpec",
@@ -25,8 +38,13 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "TensorResult",
     "TensorSpec",
     "__version__",
+    "check_function",
+    "check_layer",
+    "check_layers",
+    "check_model",
     "fit",
     "fraud_net",
     "fraud_net_from_arrays",

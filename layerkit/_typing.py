@@ -16,6 +16,12 @@ Float64Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 """An integer index array."""
 
+Int8Array = npt.NDArray[np.int8]
+"""Small integer codes (verdicts, stages)."""
+
+BoolArray = npt.NDArray[np.bool_]
+"""A boolean mask."""
+
 ArrayLike = npt.ArrayLike
 """Anything numpy can turn into an array (lists, ints, arrays)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import overload
 
 import attrs
@@ -216,10 +216,12 @@ class Sequential:
         noise: Sequence[Array | None] | None = None,
         rng: SeedLike = None,
         layers: int | None = None,
+        params: Mapping[str, Array] | None = None,
     ) -> tuple[Array, SequentialCache]:
         """Run ``x`` ``(m, in)`` through the layers.
 
-        **Arguments:** ``noise``, masks for stochastic layers (one entry per layer, from an
+        **Arguments:** ``params`` replaces the model's parameters for this call (model names,
+        all of them; the checker evaluates private copies this way); ``noise``, masks for stochastic layers (one entry per layer, from an
         earlier cache); ``rng``, a seed or generator to draw fresh masks (training); with
         neither, stochastic layers are the identity (evaluation). ``layers`` stops after that
         many layers.
@@ -233,6 +235,8 @@ class Sequential:
         generator = None
         if noise is None and rng is not None:
             generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if params is not None:
+            self.param_spec.check_arrays(params, what="Sequential.forward: 'params'")
         out = self.check_input(x)
         caches: list[Cache] = []
         used: list[Array | None] = []
@@ -240,11 +244,19 @@ class Sequential:
             mask = noise[index] if noise is not None else None
             if generator is not None and layer.stochastic:
                 mask = layer.sample_noise(out, generator)
-            out, cache = layer.forward(out, noise=mask)
+            out, cache = layer.forward(out, self._layer_params(index, params), mask)
             caches.append(cache)
             used.append(mask)
         used.extend([None] * (len(self.layers) - stop))
         return out, SequentialCache(owner=self, caches=tuple(caches), noise=tuple(used))
+
+    def _layer_params(
+        self, index: int, params: Mapping[str, Array] | None
+    ) -> dict[str, Array] | None:
+        """Layer ``index``'s slice of a model-named ``params`` mapping (None: its own)."""
+        if params is None:
+            return None
+        return {ref.local: params[name] for name, ref in self._refs.items() if ref.index == index}
 
     def backward(
         self, cache: SequentialCache, grad_out: ArrayLike

@@ -20,6 +20,7 @@ class Activation(Layer):
     """An elementwise function ``y = f(x)`` whose derivative is computed from ``x`` and ``y``."""
 
     __slots__ = ()
+    samplewise = True
 
     def forward(
         self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None

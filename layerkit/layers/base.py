@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
-from layerkit._typing import Array, ArrayLike
+from layerkit._typing import Array, ArrayLike, IntArray
 from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import CacheError, ShapeError
 from layerkit.params import ParamSpec
@@ -49,6 +49,11 @@ class Layer(ABC):
 
     stochastic: bool = False
     """True for layers that draw noise (dropout): checks hold that noise fixed."""
+
+    samplewise: bool = False
+    """True when output row ``i`` depends on input row ``i`` only (no batch statistics). The
+    checker then evaluates many perturbed copies of the batch in one stacked forward; leave it
+    False for a layer that mixes samples, and each perturbation is run on its own."""
 
     @property
     def name(self) -> str:
@@ -86,6 +91,17 @@ class Layer(ABC):
 
     def sample_noise(self, x: Array, rng: np.random.Generator) -> Array | None:
         """Draw the random mask a stochastic layer would use on ``x`` (None: deterministic)."""
+        return None
+
+    def perturbed_outputs(
+        self, cache: Cache, param: str, flat_indices: IntArray, deltas: Array
+    ) -> Array | None:
+        """Optional fast path for the checker: outputs for ``n`` one-entry perturbations.
+
+        Row ``k`` of the result ``(n, m, out)`` is the output of the forward that made ``cache``
+        with ``params[param].flat[flat_indices[k]] += deltas[k]``. Return None (the default)
+        and the checker runs ``forward`` once per perturbation instead.
+        """
         return None
 
     def output_width(self, in_width: int) -> int:

@@ -23,6 +23,7 @@ class Dropout(Layer):
 
     __slots__ = ("rate",)
     stochastic = True
+    samplewise = True
 
     def __init__(self, rate: float = 0.5) -> None:
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:

@@ -59,6 +59,7 @@ class Linear(Layer):
     """
 
     __slots__ = ("W", "b")
+    samplewise = True
 
     def __init__(
         self,
@@ -134,7 +135,7 @@ class Linear(Layer):
 
     def perturbed_outputs(
         self, cache: Cache, param: str, flat_indices: IntArray, deltas: Array
-    ) -> Array:
+    ) -> Array | None:
         """Outputs for ``n`` one-entry perturbations of ``param``, stacked: ``(n, m, out)``.
 
         Row ``k`` is the output with ``param.flat[flat_indices[k]] += deltas[k]``, computed as a

@@ -1,0 +1,280 @@
+"""The public checks: any function, a whole model, one layer, each layer of a model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import attrs
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike, Float64Array
+from layerkit._validate import as_batch
+from layerkit.errors import ConfigError
+from layerkit.gradcheck.engine import CheckOptions, make_options, run_check
+from layerkit.gradcheck.objective import (
+    ChainObjective,
+    FunctionObjective,
+    ModelLossHead,
+    ProjectionHead,
+    TensorRef,
+)
+from layerkit.gradcheck.report import GradCheckReport, LayerReport, LayersReport, combine
+from layerkit.layers.base import Cache, Layer
+from layerkit.sequential import Sequential
+
+LINEARITY_RTOL = 1e-9
+"""How far ``backward(a r1 + b r2)`` may stray from ``a backward(r1) + b backward(r2)``."""
+
+
+def check_function(
+    loss_fn: Callable[[dict[str, Float64Array]], object],
+    grad_fn: Callable[[dict[str, Float64Array]], Mapping[str, ArrayLike]],
+    params: Mapping[str, ArrayLike],
+    *,
+    mode: str = "exact",
+    samples: int = 10,
+    directions: int = 2,
+    seed: int = 0,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    step: float | None = None,
+    safety: float = 3.0,
+) -> GradCheckReport:
+    """Check ``grad_fn`` against ``loss_fn`` at ``params``, for any code.
+
+    **Arguments:** ``loss_fn(params) -> float``; ``grad_fn(params) -> {name: array}`` with the
+    keys and shapes of ``params`` (a mapping name -> array). Both receive float64 copies; the
+    caller's arrays are never written. The options are those of :class:`CheckOptions`.
+
+    **Returns:** a :class:`GradCheckReport`, one tensor per key of ``params``.
+    """
+    options = make_options(
+        mode=mode, samples=samples, directions=directions, seed=seed,
+        rtol=rtol, atol=atol, step=step, safety=safety,
+    )  # fmt: skip
+    objective = FunctionObjective(loss_fn, grad_fn, params)
+    return run_check(objective, options, subject="function")
+
+
+def _model_objective(
+    model: Sequential, x: ArrayLike, y: ArrayLike, seed: int
+) -> tuple[ChainObjective, dict[str, str]]:
+    """The model's mean loss as a chain over private float64 copies, dropout masks fixed."""
+    if not isinstance(model, Sequential):
+        msg = f"check_model: 'model' must be a Sequential, got {type(model).__name__}."
+        raise ConfigError(msg)
+    if model.loss is None:
+        msg = "check_model: the model has no loss; build it with loss=BCELoss()."
+        raise ConfigError(msg)
+    inputs = np.asarray(model.check_input(x), dtype=np.float64)
+    body = model.body
+    noise = _fixed_noise(model, x, seed)
+    out_width = _body_width(model, inputs)
+    targets = np.asarray(model.check_targets(y, inputs.shape[0], width=out_width), dtype=np.float64)
+    refs: dict[str, TensorRef] = {}
+    labels: dict[str, str] = {}
+    for name in model.param_spec.names:
+        ref = model.param_ref(name)
+        refs[name] = TensorRef(ref.index, ref.local)
+        labels[name] = model.layer_label(ref.index)
+    head = ModelLossHead(model.sample_losses, model.loss_grad, targets)
+    objective = ChainObjective(
+        body, [layer.params() for layer in body], refs, inputs, noise[: len(body)], head
+    )
+    return objective, labels
+
+
+def _fixed_noise(model: Sequential, x: ArrayLike, seed: int) -> list[Array | None]:
+    """Dropout masks drawn once from ``seed`` (None for deterministic layers)."""
+    if not any(layer.stochastic for layer in model.layers):
+        return [None] * len(model.layers)
+    _, cache = model.forward(x, rng=np.random.default_rng(seed))
+    return list(cache.noise)
+
+
+def _body_width(model: Sequential, inputs: Array) -> int:
+    width = int(inputs.shape[1])
+    for layer in model.body:
+        width = layer.output_width(width)
+    return width
+
+
+def check_model(
+    model: Sequential,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    mode: str = "exact",
+    samples: int = 10,
+    directions: int = 2,
+    seed: int = 0,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    step: float | None = None,
+    safety: float = 3.0,
+    localise: bool = True,
+) -> GradCheckReport:
+    """Check every parameter gradient of ``model``'s loss on ``(x, y)``.
+
+    Differentiates float64 copies whatever the model's dtype; dropout masks are drawn once
+    from ``seed`` and held fixed. When the check fails and ``localise`` is true, each layer is
+    also checked in isolation (:func:`check_layers`) and the report's ``culprits`` name the
+    layers that fail there.
+
+    **Arguments:** ``x`` ``(m, in)``; ``y`` ``(m, out)`` targets in [0, 1]; options as
+    :class:`CheckOptions`.
+
+    **Returns:** a :class:`GradCheckReport` with tensors ``W1, b1, ...``.
+    """
+    options = make_options(
+        mode=mode, samples=samples, directions=directions, seed=seed,
+        rtol=rtol, atol=atol, step=step, safety=safety,
+    )  # fmt: skip
+    objective, labels = _model_objective(model, x, y, seed)
+    report = run_check(objective, options, subject=f"model ({len(model)} layers)", layer_of=labels)
+    if report.verdict == "fail" and localise:
+        layers = _check_layers(model, x, options)
+        faulty = layers.faulty
+        note = (
+            "per-layer check: " + ", ".join(faulty) + " fail(s) in isolation"
+            if faulty
+            else "per-layer check: no layer fails in isolation (the fault may be in the loss)"
+        )
+        report = attrs.evolve(report, notes=(*report.notes, note), layer_culprits=faulty)
+    return report
+
+
+def _projection(shape: tuple[int, ...], seed: int) -> Float64Array:
+    """The seeded random upstream gradient ``r`` of a layer check."""
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _linearity_note(layer: Layer, cache: Cache, seed: int) -> str | None:
+    """Check ``backward`` is linear in ``grad_out``; describe the violation, if any."""
+    rng = np.random.default_rng(seed + 1)
+    r1, r2 = rng.standard_normal(cache.y.shape), rng.standard_normal(cache.y.shape)
+    a, b = 0.75, -1.25
+    gx, grads = layer.backward(cache, a * r1 + b * r2)
+    gx1, grads1 = layer.backward(cache, r1)
+    gx2, grads2 = layer.backward(cache, r2)
+    pairs = [("x", gx, a * gx1 + b * gx2)] + [
+        (n, grads[n], a * grads1[n] + b * grads2[n]) for n in grads
+    ]
+    for name, combined, expected in pairs:
+        gap = float(np.max(np.abs(np.asarray(combined) - expected), initial=0.0))
+        scale = float(np.max(np.abs(expected), initial=0.0)) + 1e-300
+        if not np.isfinite(gap) or gap > LINEARITY_RTOL * scale:
+            return (
+                f"{layer.name}.backward is not linear in grad_out for '{name}' "
+                f"(max gap {gap:.2e} vs scale {scale:.2e}): it must not depend on grad_out "
+                "in any other way than linearly"
+            )
+    return None
+
+
+def check_layer(
+    layer: Layer,
+    x: ArrayLike,
+    *,
+    noise: ArrayLike | None = None,
+    mode: str = "exact",
+    samples: int = 10,
+    directions: int = 2,
+    seed: int = 0,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    step: float | None = None,
+    safety: float = 3.0,
+) -> GradCheckReport:
+    """Check one layer in isolation: its parameter gradients and its input gradient ``x``.
+
+    The loss is ``L = sum(r * layer(x))`` for a seeded random ``r`` (not ones: ones would hide
+    bugs that permute or mix output columns). Also checks that ``backward`` is linear in the
+    upstream gradient. A stochastic layer uses ``noise`` if given, else a mask from ``seed``.
+
+    **Arguments:** ``x`` ``(m, in)``; options as :class:`CheckOptions`.
+
+    **Returns:** a :class:`GradCheckReport` with one tensor per parameter and ``x``.
+    """
+    options = make_options(
+        mode=mode, samples=samples, directions=directions, seed=seed,
+        rtol=rtol, atol=atol, step=step, safety=safety,
+    )  # fmt: skip
+    return _check_layer(
+        layer, x, noise, options, label=layer.name if isinstance(layer, Layer) else ""
+    )
+
+
+def _check_layer(
+    layer: Layer, x: ArrayLike, noise: ArrayLike | None, options: CheckOptions, *, label: str
+) -> GradCheckReport:
+    if not isinstance(layer, Layer):
+        msg = f"check_layer: 'layer' must be a layerkit Layer, got {type(layer).__name__}."
+        raise ConfigError(msg)
+    inputs = np.asarray(
+        as_batch(x, name="x", features=layer.in_features, owner=layer.name), dtype=np.float64
+    )
+    mask: Array | None = None
+    if noise is not None:
+        mask = np.asarray(noise, dtype=np.float64)
+    elif layer.stochastic:
+        mask = layer.sample_noise(inputs, np.random.default_rng(options.seed))
+    params = {local: np.array(v, dtype=np.float64) for local, v in layer.params().items()}
+    y, _ = layer.forward(inputs, params, mask)
+    head = ProjectionHead(_projection(np.shape(y), options.seed))
+    refs = {local: TensorRef(0, local) for local in params}
+    refs["x"] = TensorRef(-1, "x")
+    objective = ChainObjective([layer], [params], refs, inputs, [mask], head)
+    report = run_check(
+        objective, options, subject=f"layer {label}", layer_of=dict.fromkeys(refs, label)
+    )
+    problem = _linearity_note(layer, objective.base_cache(0), options.seed)
+    if problem is not None:
+        report = attrs.evolve(report, verdict="fail", notes=(*report.notes, problem))
+    return report
+
+
+def check_layers(
+    model: Sequential,
+    x: ArrayLike,
+    *,
+    mode: str = "exact",
+    samples: int = 10,
+    directions: int = 2,
+    seed: int = 0,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    step: float | None = None,
+    safety: float = 3.0,
+) -> LayersReport:
+    """Check each layer of ``model`` in isolation, at the activations it sees in the model.
+
+    Dropout masks are drawn once from ``seed``. The report's ``first_faulty`` names the first
+    layer whose own check fails.
+
+    **Arguments:** ``x`` ``(m, in)``; options as :class:`CheckOptions`.
+
+    **Returns:** a :class:`LayersReport`.
+    """
+    options = make_options(
+        mode=mode, samples=samples, directions=directions, seed=seed,
+        rtol=rtol, atol=atol, step=step, safety=safety,
+    )  # fmt: skip
+    return _check_layers(model, x, options)
+
+
+def _check_layers(model: Sequential, x: ArrayLike, options: CheckOptions) -> LayersReport:
+    if not isinstance(model, Sequential):
+        msg = f"check_layers: 'model' must be a Sequential, got {type(model).__name__}."
+        raise ConfigError(msg)
+    noise = _fixed_noise(model, x, options.seed)
+    params = {n: np.array(v, dtype=np.float64) for n, v in model.params().items()}
+    inputs = np.asarray(model.check_input(x), dtype=np.float64)
+    _, cache = model.forward(inputs, noise=noise, params=params)
+    reports = []
+    for index, layer in enumerate(model.layers):
+        label = model.layer_label(index)
+        layer_options = attrs.evolve(options, seed=options.seed + index)
+        report = _check_layer(layer, cache.inputs[index], noise[index], layer_options, label=label)
+        reports.append(LayerReport(index=index, label=label, report=report))
+    return LayersReport(verdict=combine([r.report.verdict for r in reports]), layers=tuple(reports))

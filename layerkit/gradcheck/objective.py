@@ -1,0 +1,395 @@
+"""What the checker differentiates: a scalar loss over named float64 tensors it may perturb.
+
+Two kinds: :class:`FunctionObjective` wraps any ``loss_fn(params)`` / ``grad_fn(params)``;
+:class:`ChainObjective` runs a chain of layers (a model body with its loss, or one layer with a
+random projection) and evaluates many perturbations in one stacked forward. Both work on
+private float64 copies: the caller's arrays are never written.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+
+import attrs
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike, Float64Array, IntArray
+from layerkit._validate import as_float_array
+from layerkit.errors import (
+    ConfigError,
+    GradientSpecError,
+    LossValueError,
+    NondeterministicError,
+    describe_array,
+)
+from layerkit.gradcheck.numeric import EPS64
+from layerkit.layers.base import Cache, Layer
+
+CHUNK_ELEMENTS = 1 << 19
+"""Largest stacked activation (in float64 entries) one batched evaluation may build."""
+
+
+def _as_private(value: ArrayLike, name: str) -> Float64Array:
+    """A finite float64 copy of a user's array (never a view of it)."""
+    return np.array(as_float_array(value, name=name), dtype=np.float64, copy=True)
+
+
+class Objective(ABC):
+    """A scalar loss over named float64 tensors, with its analytic gradient."""
+
+    names: tuple[str, ...]
+    values: dict[str, Float64Array]
+    evaluations: int = 0
+    loss_eps: float = EPS64
+    grad_eps: float = EPS64
+
+    @abstractmethod
+    def analytic(self) -> dict[str, Float64Array]:
+        """The analytic gradient at the point, by tensor name, float64."""
+
+    @abstractmethod
+    def loss_at(self, point: Mapping[str, Float64Array]) -> float:
+        """The loss with every tensor replaced by ``point`` (same names and shapes)."""
+
+    @abstractmethod
+    def coordinate_losses(
+        self, name: str, flat_indices: IntArray, offsets: Float64Array
+    ) -> Float64Array:
+        """Losses with ``name.flat[flat_indices[k]] += offsets[k]``, one at a time ``(n,)``."""
+
+    def base_loss(self) -> float:
+        """The loss at the point, evaluated twice: the two must agree (determinism guard)."""
+        first = self.loss_at(self.values)
+        second = self.loss_at(self.values)
+        same = first == second or (np.isnan(first) and np.isnan(second))
+        if not same and abs(first - second) > 4 * self.loss_eps * max(abs(first), abs(second)):
+            msg = (
+                f"the loss gave {first!r} and then {second!r} at the same point: it is "
+                "nondeterministic (random noise such as dropout must be held fixed during a check; "
+                "layerkit's check_model does so for Dropout layers)."
+            )
+            raise NondeterministicError(msg)
+        return first
+
+    def direction_losses(
+        self, direction: Mapping[str, Float64Array], offsets: Float64Array
+    ) -> Float64Array:
+        """Losses at ``values + t * direction`` for each ``t`` in ``offsets``."""
+        result = np.empty(offsets.shape[0])
+        for k, t in enumerate(offsets):
+            point = {name: self.values[name] + t * direction[name] for name in self.names}
+            result[k] = self.loss_at(point)
+        return result
+
+
+def as_loss_value(value: object, *, owner: str) -> tuple[float, float]:
+    """A user's loss as ``(float, eps of its precision)``; refuses non-scalars with a message."""
+    if isinstance(value, bool | str | bytes) or value is None:
+        msg = f"{owner} must return a real scalar, got {describe_array(value)}."
+        raise LossValueError(msg)
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu":
+        msg = f"{owner} must return a real scalar, got {describe_array(value)}."
+        raise LossValueError(msg)
+    if array.size != 1:
+        msg = f"{owner} must return a scalar, got an array of shape {array.shape}."
+        raise LossValueError(msg)
+    eps = float(np.finfo(array.dtype).eps) if array.dtype.kind == "f" else EPS64
+    return float(array.reshape(())), max(eps, EPS64)
+
+
+class FunctionObjective(Objective):
+    """``loss_fn(params) -> float`` and ``grad_fn(params) -> {name: array}`` over named arrays.
+
+    Both functions receive private float64 copies; ``loss_fn`` is called at perturbed points.
+    """
+
+    def __init__(
+        self,
+        loss_fn: Callable[[dict[str, Float64Array]], object],
+        grad_fn: Callable[[dict[str, Float64Array]], Mapping[str, ArrayLike]],
+        params: Mapping[str, ArrayLike],
+    ) -> None:
+        if not callable(loss_fn) or not callable(grad_fn):
+            msg = "check_function: 'loss_fn' and 'grad_fn' must be callables."
+            raise ConfigError(msg)
+        if not isinstance(params, Mapping) or not params:
+            msg = f"check_function: 'params' must be a non-empty mapping name -> array, got {describe_array(params)}."
+            raise ConfigError(msg)
+        for key in params:
+            if not isinstance(key, str):
+                msg = f"check_function: parameter names must be strings, got {key!r}."
+                raise ConfigError(msg)
+        self.values = {name: _as_private(v, f"params['{name}']") for name, v in params.items()}
+        self.names = tuple(self.values)
+        self._loss_fn = loss_fn
+        self._grad_fn = grad_fn
+        self._scratch = {name: v.copy() for name, v in self.values.items()}
+
+    def _call(self, point: dict[str, Float64Array]) -> float:
+        self.evaluations += 1
+        value, eps = as_loss_value(self._loss_fn(point), owner="loss_fn")
+        self.loss_eps = max(self.loss_eps, eps)
+        return value
+
+    def loss_at(self, point: Mapping[str, Float64Array]) -> float:
+        for name in self.names:
+            self._scratch[name][...] = point[name]
+        return self._call(self._scratch)
+
+    def coordinate_losses(
+        self, name: str, flat_indices: IntArray, offsets: Float64Array
+    ) -> Float64Array:
+        for other in self.names:
+            self._scratch[other][...] = self.values[other]
+        flat = self._scratch[name].reshape(-1)
+        result = np.empty(flat_indices.shape[0])
+        for k, (index, offset) in enumerate(zip(flat_indices, offsets, strict=True)):
+            old = flat[index]
+            flat[index] = old + offset
+            try:
+                result[k] = self._call(self._scratch)
+            finally:
+                flat[index] = old
+        return result
+
+    def analytic(self) -> dict[str, Float64Array]:
+        grads = self._grad_fn({name: v.copy() for name, v in self.values.items()})
+        if not isinstance(grads, Mapping):
+            msg = f"grad_fn must return a mapping name -> array, got {describe_array(grads)}."
+            raise GradientSpecError(msg)
+        missing = [n for n in self.names if n not in grads]
+        extra = [n for n in grads if n not in self.names]
+        if missing or extra:
+            msg = (
+                f"grad_fn must return exactly the keys of params {list(self.names)}; "
+                f"missing {missing}, unexpected {extra}."
+            )
+            raise GradientSpecError(msg)
+        result: dict[str, Float64Array] = {}
+        for name in self.names:
+            grad = as_float_array(grads[name], name=f"grad_fn(...)['{name}']", allow_nonfinite=True)
+            if grad.shape != self.values[name].shape:
+                msg = (
+                    f"grad_fn(...)['{name}'] must have the parameter's shape "
+                    f"{self.values[name].shape}, got {grad.shape}."
+                )
+                raise GradientSpecError(msg)
+            self.grad_eps = max(self.grad_eps, float(np.finfo(grad.dtype).eps))
+            result[name] = np.array(grad, dtype=np.float64)
+        return result
+
+
+class Head(ABC):
+    """The scalar end of a chain: a loss over the last output, summed per sample."""
+
+    @abstractmethod
+    def values(self, out: Float64Array) -> Float64Array:
+        """Loss for each stacked output ``(n, m, k)`` -> ``(n,)``."""
+
+    @abstractmethod
+    def grad(self, out: Float64Array) -> Float64Array:
+        """Gradient of the loss w.r.t. one output ``(m, k)``."""
+
+
+@attrs.frozen(eq=False)
+class ProjectionHead(Head):
+    """``L = sum(r * y)`` for a fixed random ``r`` ``(m, k)``: checks a layer in isolation."""
+
+    weights: Float64Array
+
+    def values(self, out: Float64Array) -> Float64Array:
+        return np.asarray((out * self.weights).sum(axis=(-2, -1)))
+
+    def grad(self, out: Float64Array) -> Float64Array:
+        return self.weights
+
+
+@attrs.frozen(eq=False)
+class ModelLossHead(Head):
+    """The model's mean loss on targets ``y`` (from logits when a Sigmoid feeds BCE)."""
+
+    sample_losses: Callable[[Array, Array], Array]
+    loss_grad: Callable[[Array, Array], Array]
+    targets: Float64Array
+
+    def values(self, out: Float64Array) -> Float64Array:
+        return np.asarray(self.sample_losses(out, self.targets).mean(axis=-1), dtype=np.float64)
+
+    def grad(self, out: Float64Array) -> Float64Array:
+        return np.asarray(self.loss_grad(out, self.targets), dtype=np.float64)
+
+
+@attrs.frozen
+class TensorRef:
+    """Where a checked tensor lives in a chain: ``layer`` index (-1 for the input ``x``)."""
+
+    layer: int
+    local: str
+
+
+class ChainObjective(Objective):
+    """Layers applied in order to ``x`` then a :class:`Head`, on private float64 copies.
+
+    **Arguments:** ``layers``; ``params`` one dict per layer (local name -> array; copied);
+    ``names`` model name -> :class:`TensorRef` for every tensor to check (``x`` included if
+    wanted); ``x`` ``(m, in)``; ``noise`` one mask or None per layer; ``head``.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        params: Sequence[Mapping[str, ArrayLike]],
+        names: Mapping[str, TensorRef],
+        x: ArrayLike,
+        noise: Sequence[Array | None],
+        head: Head,
+    ) -> None:
+        self.layers = tuple(layers)
+        self.layer_params = [
+            {local: _as_private(v, f"{layer.name}.{local}") for local, v in p.items()}
+            for layer, p in zip(self.layers, params, strict=True)
+        ]
+        self.x = _as_private(x, "x")
+        self.noise = [None if n is None else np.asarray(n, dtype=np.float64) for n in noise]
+        self.head = head
+        self.refs = dict(names)
+        self.names = tuple(self.refs)
+        self.values = {name: self._array(ref) for name, ref in self.refs.items()}
+        self._caches, self._out = self._forward_from(0, self.x)
+
+    def base_cache(self, index: int) -> Cache:
+        """The cache of layer ``index`` at the unperturbed point."""
+        return self._caches[index]
+
+    def _array(self, ref: TensorRef) -> Float64Array:
+        return self.x if ref.layer < 0 else self.layer_params[ref.layer][ref.local]
+
+    def _forward_from(self, start: int, x: Float64Array) -> tuple[list[Cache], Float64Array]:
+        """Run layers ``start..`` on a batch ``(m, in)``: their caches and the last output."""
+        caches: list[Cache] = []
+        out: Array = x
+        for index in range(start, len(self.layers)):
+            out, cache = self.layers[index].forward(
+                out, self.layer_params[index], self.noise[index]
+            )
+            caches.append(cache)
+        return caches, np.asarray(out, dtype=np.float64)
+
+    def _stacked_from(self, start: int, stacked: Float64Array) -> Float64Array:
+        """Run layers ``start..`` on ``n`` stacked batches ``(n, m, k)``; head values ``(n,)``."""
+        n, m = stacked.shape[:2]
+        out: Array = stacked.reshape(n * m, -1)
+        for index in range(start, len(self.layers)):
+            mask = self.noise[index]
+            tiled = None if mask is None else np.tile(mask, (n, 1))
+            out, _ = self.layers[index].forward(out, self.layer_params[index], tiled)
+        return self.head.values(np.asarray(out, dtype=np.float64).reshape(n, m, -1))
+
+    def _stackable_from(self, start: int) -> bool:
+        return all(layer.samplewise for layer in self.layers[start:])
+
+    def loss_at(self, point: Mapping[str, Float64Array]) -> float:
+        saved = {name: self.values[name].copy() for name in self.names}
+        try:
+            for name in self.names:
+                self.values[name][...] = point[name]
+            _, out = self._forward_from(0, self.x)
+            self.evaluations += 1
+            return float(self.head.values(out[np.newaxis])[0])
+        finally:
+            for name in self.names:
+                self.values[name][...] = saved[name]
+
+    def analytic(self) -> dict[str, Float64Array]:
+        grad: Array = self.head.grad(self._out)
+        local: dict[int, dict[str, Array]] = {}
+        for index in reversed(range(len(self.layers))):
+            grad, grads = self.layers[index].backward(self._caches[index], grad)
+            local[index] = grads
+        result: dict[str, Float64Array] = {}
+        for name, ref in self.refs.items():
+            value = grad if ref.layer < 0 else local[ref.layer][ref.local]
+            result[name] = np.array(value, dtype=np.float64)
+            expected = self.values[name].shape
+            if result[name].shape != expected:
+                owner = "the input" if ref.layer < 0 else self.layers[ref.layer].name
+                msg = (
+                    f"{owner}: backward returned a gradient of shape {result[name].shape} for "
+                    f"'{name}', expected {expected}."
+                )
+                raise GradientSpecError(msg)
+        return result
+
+    def coordinate_losses(
+        self, name: str, flat_indices: IntArray, offsets: Float64Array
+    ) -> Float64Array:
+        ref = self.refs[name]
+        start = max(ref.layer, 0)
+        result = np.empty(flat_indices.shape[0])
+        if not self._stackable_from(start):
+            for k, (index, offset) in enumerate(zip(flat_indices, offsets, strict=True)):
+                result[k] = self._one_perturbation(ref, int(index), float(offset))
+            return result
+        m = self.x.shape[0]
+        widest = max([self.x.shape[1]] + [c.y.shape[1] for c in self._caches] + [1])
+        chunk = max(1, CHUNK_ELEMENTS // (m * widest))
+        for lo in range(0, flat_indices.shape[0], chunk):
+            hi = min(lo + chunk, flat_indices.shape[0])
+            stacked = self._perturbed_outputs(ref, flat_indices[lo:hi], offsets[lo:hi])
+            result[lo:hi] = self._stacked_from(start + 1, stacked)
+        self.evaluations += flat_indices.shape[0]
+        return result
+
+    def _perturbed_outputs(
+        self, ref: TensorRef, flat_indices: IntArray, offsets: Float64Array
+    ) -> Float64Array:
+        """Outputs of the perturbed tensor's layer for each perturbation ``(n, m, out)``."""
+        n = flat_indices.shape[0]
+        if ref.layer < 0:
+            stacked_x = np.repeat(self.x[np.newaxis], n, axis=0)
+            rows, cols = np.divmod(flat_indices, self.x.shape[1])
+            stacked_x[np.arange(n), rows, cols] += offsets
+            first = self._stacked_layer(0, stacked_x)
+            return first
+        layer = self.layers[ref.layer]
+        cache = self._caches[ref.layer]
+        fast = layer.perturbed_outputs(cache, ref.local, flat_indices, offsets)
+        if fast is not None:
+            return np.asarray(fast, dtype=np.float64)
+        outputs = []
+        array = self.layer_params[ref.layer][ref.local].reshape(-1)
+        for index, offset in zip(flat_indices, offsets, strict=True):
+            old = array[index]
+            array[index] = old + offset
+            try:
+                y, _ = layer.forward(cache.x, self.layer_params[ref.layer], self.noise[ref.layer])
+            finally:
+                array[index] = old
+            outputs.append(np.asarray(y, dtype=np.float64))
+        return np.stack(outputs)
+
+    def _stacked_layer(self, index: int, stacked: Float64Array) -> Float64Array:
+        """Layer ``index`` applied to ``n`` stacked batches ``(n, m, in)`` -> ``(n, m, out)``."""
+        n, m = stacked.shape[:2]
+        mask = self.noise[index]
+        tiled = None if mask is None else np.tile(mask, (n, 1))
+        out, _ = self.layers[index].forward(
+            stacked.reshape(n * m, -1), self.layer_params[index], tiled
+        )
+        return np.asarray(out, dtype=np.float64).reshape(n, m, -1)
+
+    def _one_perturbation(self, ref: TensorRef, index: int, offset: float) -> float:
+        """The loss with one entry moved, run unstacked (for layers that mix samples)."""
+        array = self._array(ref).reshape(-1)
+        old = array[index]
+        array[index] = old + offset
+        try:
+            start = max(ref.layer, 0)
+            x_in = self.x if ref.layer < 0 else self._caches[start].x
+            _, out = self._forward_from(start, np.asarray(x_in, dtype=np.float64))
+        finally:
+            array[index] = old
+        self.evaluations += 1
+        return float(self.head.values(out[np.newaxis])[0])

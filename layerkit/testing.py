@@ -1,0 +1,62 @@
+"""Assertions for users' own test suites (pytest or unittest)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from layerkit._typing import ArrayLike, Float64Array
+from layerkit.gradcheck import check_function, check_layer, check_model
+from layerkit.gradcheck.report import GradCheckReport, LayersReport
+from layerkit.layers.base import Layer
+from layerkit.sequential import Sequential
+
+
+def assert_report_ok(
+    report: GradCheckReport | LayersReport, *, allow_inconclusive: bool = False
+) -> None:
+    """Raise ``AssertionError`` (message: the report's table and worst entries) unless the
+    verdict is ``pass`` (or ``inconclusive`` when ``allow_inconclusive``)."""
+    accepted = ("pass", "inconclusive") if allow_inconclusive else ("pass",)
+    if report.verdict not in accepted:
+        raise AssertionError(f"gradient check verdict is {report.verdict!r}\n{report}")
+
+
+def assert_gradients_ok(
+    subject: Sequential | Layer | Callable[[dict[str, Float64Array]], object],
+    *args: Any,
+    allow_inconclusive: bool = False,
+    **options: Any,
+) -> GradCheckReport:
+    """Check gradients and fail the test with the report's table unless they pass.
+
+    ``subject`` decides the check: a :class:`~layerkit.Sequential` takes ``(x, y)``
+    (:func:`~layerkit.check_model`); a :class:`~layerkit.Layer` takes ``(x,)``
+    (:func:`~layerkit.check_layer`); a ``loss_fn`` takes ``(grad_fn, params)``
+    (:func:`~layerkit.check_function`). ``options`` are the checks' keyword options.
+
+    **Returns:** the report, for further assertions.
+    """
+    report: GradCheckReport
+    if isinstance(subject, Sequential):
+        report = check_model(subject, *args, **options)
+    elif isinstance(subject, Layer):
+        report = check_layer(subject, *args, **options)
+    else:
+        report = check_function(subject, *args, **options)
+    assert_report_ok(report, allow_inconclusive=allow_inconclusive)
+    return report
+
+
+def assert_function_gradients_ok(
+    loss_fn: Callable[[dict[str, Float64Array]], object],
+    grad_fn: Callable[[dict[str, Float64Array]], Mapping[str, ArrayLike]],
+    params: Mapping[str, ArrayLike],
+    *,
+    allow_inconclusive: bool = False,
+    **options: Any,
+) -> GradCheckReport:
+    """:func:`assert_gradients_ok` for a ``loss_fn``/``grad_fn`` pair, spelled out."""
+    return assert_gradients_ok(
+        loss_fn, grad_fn, params, allow_inconclusive=allow_inconclusive, **options
+    )
