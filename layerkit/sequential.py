@@ -79,6 +79,15 @@ class Sequential:
         if loss is not None and not isinstance(loss, BCELoss):
             msg = f"Sequential: 'loss' must be a BCELoss or None, got {type(loss).__name__}."
             raise ConfigError(msg)
+        for position, layer in enumerate(flat):
+            first = next(i for i, other in enumerate(flat) if other is layer)
+            if first != position and layer.param_spec.names:
+                msg = (
+                    f"Sequential: layer {position} ({layer.name}) is the same object as layer "
+                    f"{first}; its parameters would be named twice and their gradients not "
+                    "summed. Use two separate layers (or a copy)."
+                )
+                raise ConfigError(msg)
         self.layers: tuple[Layer, ...] = tuple(flat)
         self.loss: BCELoss | None = loss
         self._refs = self._name_parameters()
@@ -356,10 +365,15 @@ class Sequential:
         lines = ["Sequential("]
         width = self.in_features
         total = 0
+        params = self.params()
         for index, layer in enumerate(self.layers):
             count = layer.param_spec.size
             total += count
-            shapes = ", ".join(f"{t.name}{t.shape}" for t in layer.param_spec)
+            shapes = ", ".join(
+                f"{name}{params[name].shape}"
+                for name, ref in self._refs.items()
+                if ref.index == index
+            )
             out = layer.output_width(width) if width is not None else layer.out_features
             io = f"{width if width is not None else '?'} -> {out if out is not None else '?'}"
             lines.append(
