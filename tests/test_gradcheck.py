@@ -363,7 +363,14 @@ class TestModes:
 
     @pytest.mark.parametrize(
         ("option", "value"),
-        [("mode", "nope"), ("samples", 0), ("step", -1e-6), ("rtol", -1.0), ("directions", 0)],
+        [
+            ("mode", "nope"),
+            ("samples", 0),
+            ("step", -1e-6),
+            ("rtol", -1.0),
+            ("directions", 0),
+            ("tolerance", 1e-3),
+        ],
     )
     def test_bad_options(self, option: str, value: object) -> None:
         """Out-of-range options raise ConfigError naming the option."""

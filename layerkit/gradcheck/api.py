@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Unpack
 
 import attrs
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike, Float64Array
 from layerkit._validate import as_batch
 from layerkit.errors import ConfigError
-from layerkit.gradcheck.engine import CheckOptions, make_options, run_check
+from layerkit.gradcheck.engine import CheckKwargs, CheckOptions, make_options, run_check
 from layerkit.gradcheck.objective import (
     ChainObjective,
     FunctionObjective,
@@ -30,15 +31,7 @@ def check_function(
     loss_fn: Callable[[dict[str, Float64Array]], object],
     grad_fn: Callable[[dict[str, Float64Array]], Mapping[str, ArrayLike]],
     params: Mapping[str, ArrayLike],
-    *,
-    mode: str = "exact",
-    samples: int = 10,
-    directions: int = 2,
-    seed: int = 0,
-    rtol: float = 1e-7,
-    atol: float = 0.0,
-    step: float | None = None,
-    safety: float = 3.0,
+    **options: Unpack[CheckKwargs],
 ) -> GradCheckReport:
     """Check ``grad_fn`` against ``loss_fn`` at ``params``, for any code.
 
@@ -48,12 +41,9 @@ def check_function(
 
     **Returns:** a :class:`GradCheckReport`, one tensor per key of ``params``.
     """
-    options = make_options(
-        mode=mode, samples=samples, directions=directions, seed=seed,
-        rtol=rtol, atol=atol, step=step, safety=safety,
-    )  # fmt: skip
+    settings = make_options(**options)
     objective = FunctionObjective(loss_fn, grad_fn, params)
-    return run_check(objective, options, subject="function")
+    return run_check(objective, settings, subject="function")
 
 
 def _model_objective(
@@ -104,15 +94,8 @@ def check_model(
     x: ArrayLike,
     y: ArrayLike,
     *,
-    mode: str = "exact",
-    samples: int = 10,
-    directions: int = 2,
-    seed: int = 0,
-    rtol: float = 1e-7,
-    atol: float = 0.0,
-    step: float | None = None,
-    safety: float = 3.0,
     localise: bool = True,
+    **options: Unpack[CheckKwargs],
 ) -> GradCheckReport:
     """Check every parameter gradient of ``model``'s loss on ``(x, y)``.
 
@@ -126,14 +109,11 @@ def check_model(
 
     **Returns:** a :class:`GradCheckReport` with tensors ``W1, b1, ...``.
     """
-    options = make_options(
-        mode=mode, samples=samples, directions=directions, seed=seed,
-        rtol=rtol, atol=atol, step=step, safety=safety,
-    )  # fmt: skip
-    objective, labels = _model_objective(model, x, y, seed)
-    report = run_check(objective, options, subject=f"model ({len(model)} layers)", layer_of=labels)
+    settings = make_options(**options)
+    objective, labels = _model_objective(model, x, y, settings.seed)
+    report = run_check(objective, settings, subject=f"model ({len(model)} layers)", layer_of=labels)
     if report.verdict == "fail" and localise:
-        layers = _check_layers(model, x, options)
+        layers = _check_layers(model, x, settings)
         faulty = layers.faulty
         note = (
             "per-layer check: " + ", ".join(faulty) + " fail(s) in isolation"
@@ -177,14 +157,7 @@ def check_layer(
     x: ArrayLike,
     *,
     noise: ArrayLike | None = None,
-    mode: str = "exact",
-    samples: int = 10,
-    directions: int = 2,
-    seed: int = 0,
-    rtol: float = 1e-7,
-    atol: float = 0.0,
-    step: float | None = None,
-    safety: float = 3.0,
+    **options: Unpack[CheckKwargs],
 ) -> GradCheckReport:
     """Check one layer in isolation: its parameter gradients and its input gradient ``x``.
 
@@ -196,12 +169,9 @@ def check_layer(
 
     **Returns:** a :class:`GradCheckReport` with one tensor per parameter and ``x``.
     """
-    options = make_options(
-        mode=mode, samples=samples, directions=directions, seed=seed,
-        rtol=rtol, atol=atol, step=step, safety=safety,
-    )  # fmt: skip
+    settings = make_options(**options)
     return _check_layer(
-        layer, x, noise, options, label=layer.name if isinstance(layer, Layer) else ""
+        layer, x, noise, settings, label=layer.name if isinstance(layer, Layer) else ""
     )
 
 
@@ -237,15 +207,7 @@ def _check_layer(
 def check_layers(
     model: Sequential,
     x: ArrayLike,
-    *,
-    mode: str = "exact",
-    samples: int = 10,
-    directions: int = 2,
-    seed: int = 0,
-    rtol: float = 1e-7,
-    atol: float = 0.0,
-    step: float | None = None,
-    safety: float = 3.0,
+    **options: Unpack[CheckKwargs],
 ) -> LayersReport:
     """Check each layer of ``model`` in isolation, at the activations it sees in the model.
 
@@ -256,11 +218,8 @@ def check_layers(
 
     **Returns:** a :class:`LayersReport`.
     """
-    options = make_options(
-        mode=mode, samples=samples, directions=directions, seed=seed,
-        rtol=rtol, atol=atol, step=step, safety=safety,
-    )  # fmt: skip
-    return _check_layers(model, x, options)
+    settings = make_options(**options)
+    return _check_layers(model, x, settings)
 
 
 def _check_layers(model: Sequential, x: ArrayLike, options: CheckOptions) -> LayersReport:

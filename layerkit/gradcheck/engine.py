@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import attrs
 import numpy as np
@@ -91,28 +91,31 @@ class CheckOptions:
         return Tolerance(rtol=self.rtol, atol=self.atol, safety=self.safety, step=self.step)
 
 
-def make_options(
-    *,
-    mode: str = "exact",
-    samples: int = 10,
-    directions: int = 2,
-    seed: int = 0,
-    rtol: float = 1e-7,
-    atol: float = 0.0,
-    step: float | None = None,
-    safety: float = 3.0,
-) -> CheckOptions:
-    """:class:`CheckOptions` from the public keyword arguments (``step=None``: the default)."""
-    return CheckOptions(
-        mode=mode,
-        samples=samples,
-        directions=directions,
-        seed=seed,
-        rtol=rtol,
-        atol=atol,
-        step=DEFAULT_STEP if step is None else step,
-        safety=safety,
-    )
+class CheckKwargs(TypedDict, total=False):
+    """The keyword options every check takes (see :class:`CheckOptions`)."""
+
+    mode: str
+    samples: int
+    directions: int
+    seed: int
+    rtol: float
+    atol: float
+    step: float | None
+    safety: float
+
+
+def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
+    """:class:`CheckOptions` from a check's keyword options (``step=None``: the default);
+    an unknown option raises :class:`ConfigError` listing the known ones."""
+    known = CheckKwargs.__annotations__
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        msg = f"gradient check: unknown option(s) {unknown}; the options are {list(known)}."
+        raise ConfigError(msg)
+    values = dict(options)
+    if values.get("step") is None:
+        values.pop("step", None)
+    return CheckOptions(**values)  # type: ignore[arg-type]
 
 
 _VERDICT: dict[int, Verdict] = {

@@ -153,6 +153,7 @@ def _stencil(
     )
 
 
+@np.errstate(invalid="ignore", divide="ignore", over="ignore")  # NaN/Inf are judged
 def probe(
     evaluate: Evaluate,
     analytic: Float64Array,
@@ -173,24 +174,6 @@ def probe(
 
     **Returns:** a :class:`ProbeResult`.
     """
-    # NaN/Inf in losses are judged (non-finite), not warned about.
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _probe(
-            evaluate, analytic, base, scale, f0, tolerance, loss_eps=loss_eps, grad_eps=grad_eps
-        )
-
-
-def _probe(
-    evaluate: Evaluate,
-    analytic: Float64Array,
-    base: Float64Array,
-    scale: Float64Array,
-    f0: float,
-    tolerance: Tolerance,
-    *,
-    loss_eps: float,
-    grad_eps: float,
-) -> ProbeResult:
     n = analytic.shape[0]
     g = analytic.astype(np.float64)
     numeric = np.full(n, np.nan)

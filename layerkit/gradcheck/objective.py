@@ -25,6 +25,7 @@ from layerkit.errors import (
 )
 from layerkit.gradcheck.numeric import EPS64
 from layerkit.layers.base import Cache, Layer
+from layerkit.params import ParamSpec
 
 CHUNK_ELEMENTS = 1 << 19
 """Largest stacked activation (in float64 entries) one batched evaluation may build."""
@@ -159,23 +160,10 @@ class FunctionObjective(Objective):
         if not isinstance(grads, Mapping):
             msg = f"grad_fn must return a mapping name -> array, got {describe_array(grads)}."
             raise GradientSpecError(msg)
-        missing = [n for n in self.names if n not in grads]
-        extra = [n for n in grads if n not in self.names]
-        if missing or extra:
-            msg = (
-                f"grad_fn must return exactly the keys of params {list(self.names)}; "
-                f"missing {missing}, unexpected {extra}."
-            )
-            raise GradientSpecError(msg)
+        ParamSpec.of(self.values).check_arrays(grads, what="grad_fn(...)")
         result: dict[str, Float64Array] = {}
         for name in self.names:
             grad = as_float_array(grads[name], name=f"grad_fn(...)['{name}']", allow_nonfinite=True)
-            if grad.shape != self.values[name].shape:
-                msg = (
-                    f"grad_fn(...)['{name}'] must have the parameter's shape "
-                    f"{self.values[name].shape}, got {grad.shape}."
-                )
-                raise GradientSpecError(msg)
             self.grad_eps = max(self.grad_eps, float(np.finfo(grad.dtype).eps))
             result[name] = np.array(grad, dtype=np.float64)
         return result
