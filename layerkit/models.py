@@ -29,7 +29,9 @@ def mlp(
     """A binary classifier: Linear layers of ``widths`` with ReLU between, Sigmoid and BCE at
     the end. ``widths=(4, 5, 3, 1)`` is the seed's fraud net."""
     sizes = list(widths)
-    if len(sizes) < 2 or any(isinstance(w, bool) or int(w) != w or w < 1 for w in sizes):
+    if len(sizes) < 2 or any(
+        isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1 for w in sizes
+    ):
         msg = f"mlp: 'widths' must be two or more positive integers (got {list(widths)!r})."
         raise ConfigError(msg)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
