@@ -55,6 +55,20 @@ def as_float_array(
     return array
 
 
+def as_float_dtype(dtype: object, *, name: str = "dtype", owner: str) -> np.dtype[np.floating]:
+    """``dtype`` as a numpy real floating dtype (float16/32/64...); anything else is refused."""
+    try:
+        result = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError as exc:
+        msg = f"{owner}: '{name}' must be a floating dtype such as float64 (got {dtype!r})."
+        raise DTypeError(msg) from exc
+    if result.kind != "f":
+        msg = f"{owner}: '{name}' must be a floating dtype such as float64 (got {result})."
+        raise DTypeError(msg)
+    floating: np.dtype[np.floating] = result
+    return floating
+
+
 def as_batch(value: ArrayLike, *, name: str, features: int | None, owner: str) -> Array:
     """Validate a batch-first input of shape ``(m, features)`` for ``owner`` (a layer's name)."""
     array = as_float_array(value, name=name)

@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, SeedLike
-from layerkit._validate import as_batch, as_float_array
+from layerkit._validate import as_batch, as_float_array, as_float_dtype
 from layerkit.errors import CacheError, ConfigError, ShapeError
 from layerkit.layers.activations import Sigmoid
 from layerkit.layers.base import Cache, Layer
@@ -198,8 +198,9 @@ class Sequential:
             array[...] = new[name]
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Sequential:
-        """A copy of the model with parameters of ``dtype``."""
-        return Sequential([layer.astype(dtype) for layer in self.layers], loss=self.loss)
+        """A copy of the model with parameters of ``dtype`` (a floating dtype)."""
+        real = as_float_dtype(dtype, owner="Sequential.astype")
+        return Sequential([layer.astype(real) for layer in self.layers], loss=self.loss)
 
     def copy(self) -> Sequential:
         """An independent deep copy (parameters copied)."""

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, IntArray, SeedLike
-from layerkit._validate import as_float_array
+from layerkit._validate import as_float_array, as_float_dtype
 from layerkit.errors import ConfigError, ShapeError
 from layerkit.layers.base import Cache, Layer
 
@@ -72,9 +72,10 @@ class Linear(Layer):
     ) -> None:
         n_in = _positive_int(in_features, "in_features")
         n_out = _positive_int(out_features, "out_features")
+        real = as_float_dtype(dtype, owner="Linear")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self.W: Array = init_weights(init, n_out, n_in, rng).astype(dtype)
-        self.b: Array = np.zeros(n_out, dtype=dtype)
+        self.W: Array = init_weights(init, n_out, n_in, rng).astype(real)
+        self.b: Array = np.zeros(n_out, dtype=real)
 
     @classmethod
     def from_arrays(cls, W: ArrayLike, b: ArrayLike | None = None) -> Linear:
@@ -152,4 +153,5 @@ class Linear(Layer):
         return stacked
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Linear:
-        return Linear.from_arrays(self.W.astype(dtype), self.b.astype(dtype))
+        real = as_float_dtype(dtype, owner=f"{self.name}.astype")
+        return Linear.from_arrays(self.W.astype(real), self.b.astype(real))
