@@ -27,18 +27,21 @@ seed's algorithm (fixed step, one relative-difference number, a threshold) so th
 numbers reproduce; they are a tutorial's check, not a verdict. NaN is the one deviation: the
 seed's ``gradient_check_n`` reads a NaN difference as a pass, ours reports it as wrong. For a
 real verdict (per-parameter errors, kinks, inconclusive cases) use ``layerkit.check_function``
-or ``layerkit.check_model``.
+or ``layerkit.check_model``; :func:`compare_checks` shows the seed's check and layerkit's side
+by side on the seed's test case.
 """
 
 from __future__ import annotations
 
 import numbers
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Self
+from typing import Self, Unpack
 
+import attrs
 import numpy as np
 
-from layerkit._typing import Array, ArrayLike
+from layerkit._typing import Array, ArrayLike, Float64Array
 from layerkit._validate import as_float_array
 from layerkit.errors import (
     CacheError,
@@ -48,10 +51,13 @@ from layerkit.errors import (
     ShapeError,
     describe_array,
 )
+from layerkit.gradcheck.api import check_function, check_model
+from layerkit.gradcheck.engine import CheckKwargs
+from layerkit.gradcheck.report import GradCheckReport
 from layerkit.layers.activations import ReLU
 from layerkit.layers.activations import sigmoid as _stable_sigmoid
 from layerkit.losses import check_targets
-from layerkit.models import fraud_net_from_arrays, seed_parameters
+from layerkit.models import fraud_net_from_arrays, fraud_net_seed_case, seed_parameters
 from layerkit.params import ParamSpec, TensorSpec
 from layerkit.sequential import Sequential, SequentialCache
 
@@ -60,10 +66,12 @@ __all__ = [
     "GRADIENT_CHECK_THRESHOLD",
     "PARAMETER_KEYS",
     "SEED_PARAMETER_SHAPES",
+    "Comparison",
     "NotebookCache",
     "backward_propagation",
     "backward_propagation_n",
     "backward_propagation_n_with_seed_bugs",
+    "compare_checks",
     "dictionary_to_vector",
     "forward_propagation",
     "forward_propagation_n",
@@ -529,11 +537,15 @@ def gradient_check_n(
     with np.errstate(divide="ignore", invalid="ignore"):
         difference = float(numerator / denominator)
     if verbose:
-        if difference <= GRADIENT_CHECK_N_THRESHOLD:  # False for NaN: never a pass
-            print(f"Your backward propagation works perfectly fine! difference = {difference}")
-        else:
-            print(f"There is a mistake in the backward propagation! difference = {difference}")
+        print(f"{_seed_message(difference)} difference = {difference}")
     return difference
+
+
+def _seed_message(difference: float) -> str:
+    """What the seed's ``gradient_check_n`` prints for ``difference`` (NaN: the mistake)."""
+    if difference <= GRADIENT_CHECK_N_THRESHOLD:  # False for NaN: never a pass
+        return "Your backward propagation works perfectly fine!"
+    return "There is a mistake in the backward propagation!"
 
 
 def gradient_check_n_test_case() -> tuple[Array, Array, dict[str, Array]]:
@@ -545,3 +557,156 @@ def gradient_check_n_test_case() -> tuple[Array, Array, dict[str, Array]]:
     Fresh arrays on every call.
     """
     return seed_parameters()
+
+
+# -- the seed's check next to layerkit's --------------------------------------------------------
+
+
+def _wrapped(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, width=96, initial_indent=indent, subsequent_indent=indent)
+
+
+def _summary(report: GradCheckReport) -> str:
+    """One line per verdict: ``fail: b1 (4/5 entries), W2 (4/15); pass: W1, b2, W3, b3``."""
+    parts: list[str] = []
+    for verdict in ("fail", "inconclusive", "pass"):
+        names: list[str] = []
+        for tensor in report.tensors:
+            if tensor.verdict != verdict:
+                continue
+            if verdict == "fail" and tensor.checked:
+                names.append(f"{tensor.name} ({tensor.n_fail}/{tensor.checked} entries)")
+            elif verdict == "inconclusive" and tensor.reasons:
+                why = ", ".join(f"{k}: {v}" for k, v in sorted(tensor.reasons.items()))
+                names.append(f"{tensor.name} ({why})")
+            else:
+                names.append(tensor.name)
+        if names:
+            parts.append(f"{verdict}: " + ", ".join(names))
+    return "; ".join(parts)
+
+
+@attrs.frozen
+class Comparison:
+    """The seed's ``gradient_check_n`` and layerkit's checks on the same case.
+
+    **Fields:** ``bugs`` whether the backward has the seed's planted bugs; ``seed_difference``
+    the seed's one number (formula (3), ``h = 1e-7``) and ``seed_message`` what the seed prints
+    for it; ``function_report`` :func:`~layerkit.check_function` on
+    :func:`forward_propagation_n` (the seed's cost, on probabilities) and the backward;
+    ``stable_report`` the same backward against the same cost computed from the logits;
+    ``model_report`` :func:`~layerkit.check_model` on the fraud net, i.e. layerkit's own
+    backward (never bugged) on the logit cost; ``max_probability`` the largest output probability;
+    ``seed_cost`` and ``stable_cost`` the cost at the point, seed formula and from logits.
+    """
+
+    bugs: bool
+    seed_difference: float
+    seed_message: str
+    function_report: GradCheckReport
+    stable_report: GradCheckReport
+    model_report: GradCheckReport
+    max_probability: float
+    seed_cost: float
+    stable_cost: float
+
+    @property
+    def cost_gap(self) -> float:
+        """``|seed_cost - stable_cost|``: the seed cost's rounding error at the point."""
+        return abs(self.seed_cost - self.stable_cost)
+
+    @property
+    def seed_passed(self) -> bool:
+        """True when the seed's check would print that backprop works (never for NaN)."""
+        return bool(self.seed_difference <= GRADIENT_CHECK_N_THRESHOLD)
+
+    def __str__(self) -> str:
+        backward = "backward_propagation_n" + ("_with_seed_bugs" if self.bugs else "")
+        rows = [
+            ("check_function, the seed's cost log(1 - A3)", self.function_report),
+            ("check_function, the same cost from logits", self.stable_report),
+            ("check_model, the fraud net's own backward", self.model_report),
+        ]
+        width = max(len(label) for label, _ in rows)
+        lines = [
+            f"The seed's test case (X of shape (4, 3)), {backward}:",
+            "",
+            f"seed gradient_check_n (h = 1e-7, one number, pass if <= {GRADIENT_CHECK_N_THRESHOLD:g}):",
+            f"  difference {self.seed_difference:.4e} -> {self.seed_message}",
+            "",
+            "layerkit (per entry; pass / fail / inconclusive):",
+        ]
+        for label, report in rows:
+            lines.append(f"  {label.ljust(width)}  {report.verdict.upper()}")
+            lines.append(f"  {' ' * width}  {_summary(report)}")
+        if self.bugs:
+            lines += _wrapped(
+                "(check_model checks layerkit's own backward, which has no planted bugs: it "
+                "shows what a correct backward scores on this case.)",
+                indent="  ",
+            )
+        noisy = [t.name for t in self.function_report.tensors if t.reasons.get("noisy")]
+        if noisy:
+            ulps = self.cost_gap / (np.finfo(np.float64).eps * abs(self.stable_cost))
+            lines.append("")
+            lines += _wrapped(
+                f"Why {', '.join(noisy)} is 'inconclusive (noisy)' on the seed's cost: A3 "
+                f"reaches {self.max_probability:.4f}, so 1 - A3 keeps few correct digits and "
+                "log(1 - A3) carries rounding noise: at this very point the seed's cost is off "
+                f"the exact one by {self.cost_gap:.1e} ({ulps:.0f} ulps), and by more at "
+                "nearby points, while the checker allows for 8 ulps. Divided by the step, that "
+                "noise is as large as the tolerance (rtol * |slope|) on the smallest slopes, "
+                "so the numeric slope cannot confirm the analytic one there: layerkit says so "
+                "instead of guessing. The same backward passes against the cost from logits. "
+                "The seed's own 1.19e-7 on the correct backward is this same noise, sitting on "
+                "its 1.2e-7 threshold."
+            )
+        lines += ["", str(self.function_report)]
+        return "\n".join(lines)
+
+
+def compare_checks(bugs: bool = False, **options: Unpack[CheckKwargs]) -> Comparison:
+    """Run the seed's ``gradient_check_n`` and layerkit's checks on the seed's test case.
+
+    With ``bugs`` the backward is :func:`backward_propagation_n_with_seed_bugs` (``dW2`` doubled,
+    ``db1`` times four), else :func:`backward_propagation_n`. ``options`` go to every layerkit
+    check (:class:`~layerkit.CheckOptions`).
+
+    What to expect (``str()`` of the result prints it): the seed gives one number (about
+    1.19e-7 correct, 0.285 bugged). layerkit fails exactly ``W2`` and ``b1`` when bugged. On
+    the seed's cost it may call a couple of ``W1`` entries *inconclusive (noisy)* even for the
+    correct backward: the naive ``log(1 - A3)`` at ``A3 = 0.9989`` is noisier than the 8 ulps
+    the checker allows for, so at the default ``rtol = 1e-7`` those small slopes cannot be
+    confirmed. That is what "noisy" means; the same backward on the cost from logits, and
+    :func:`~layerkit.check_model`, pass.
+
+    **Returns:** a :class:`Comparison`.
+    """
+    X, Y, parameters = gradient_check_n_test_case()
+    backward = backward_propagation_n_with_seed_bugs if bugs else backward_propagation_n
+    cost, cache = forward_propagation_n(X, Y, parameters)
+    seed_difference = gradient_check_n(parameters, backward(X, Y, cache), X, Y, verbose=False)
+
+    def seed_cost(point: dict[str, Float64Array]) -> float:
+        return forward_propagation_n(X, Y, point)[0]
+
+    def stable_cost(point: Mapping[str, Array]) -> float:
+        return fraud_net_from_arrays(point).loss_value(X.T, Y.T)
+
+    def gradients(point: dict[str, Float64Array]) -> dict[str, Array]:
+        _, point_cache = forward_propagation_n(X, Y, point)
+        grads = backward(X, Y, point_cache)
+        return {key: grads[f"d{key}"] for key in PARAMETER_KEYS}
+
+    case = fraud_net_seed_case()
+    return Comparison(
+        bugs=bool(bugs),
+        seed_difference=seed_difference,
+        seed_message=_seed_message(seed_difference),
+        function_report=check_function(seed_cost, gradients, parameters, **options),
+        stable_report=check_function(stable_cost, gradients, parameters, **options),
+        model_report=check_model(case.model, case.x, case.y, **options),
+        max_probability=float(np.max(cache[9])),
+        seed_cost=cost,
+        stable_cost=stable_cost(parameters),
+    )

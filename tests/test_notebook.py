@@ -22,6 +22,7 @@ from layerkit.notebook import (
     backward_propagation,
     backward_propagation_n,
     backward_propagation_n_with_seed_bugs,
+    compare_checks,
     dictionary_to_vector,
     forward_propagation,
     forward_propagation_n,
@@ -454,3 +455,100 @@ class TestGradientCheckN:
         missing = {k: v for k, v in gradients.items() if k != "db3"}
         with pytest.raises(GradientSpecError, match=r"missing \['db3'\]"):
             gradient_check_n(parameters, missing, X, Y)
+
+
+class TestCompareChecks:
+    """compare_checks puts the seed's one number next to layerkit's per-entry verdicts."""
+
+    @pytest.mark.parametrize(
+        ("bugs", "expected"), [(False, SEED_N_DIFFERENCE), (True, SEED_BUGGED_DIFFERENCE)]
+    )
+    def test_seed_side(
+        self, bugs: bool, expected: float, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The seed's difference and message are those gradient_check_n gives and prints."""
+        comparison = compare_checks(bugs=bugs)
+        assert comparison.bugs is bugs
+        assert comparison.seed_difference == pytest.approx(expected, rel=1e-6)
+        assert comparison.seed_passed is not bugs
+        X, Y, parameters = gradient_check_n_test_case()
+        _, cache = forward_propagation_n(X, Y, parameters)
+        backward = backward_propagation_n_with_seed_bugs if bugs else backward_propagation_n
+        gradient_check_n(parameters, backward(X, Y, cache), X, Y)
+        printed = capsys.readouterr().out
+        assert printed.startswith(comparison.seed_message + " difference = ")
+
+    def test_bugs_fail_on_exactly_their_entries(self) -> None:
+        """Bugged: W2 and b1 fail, on every entry whose true gradient is nonzero, and only them."""
+        comparison = compare_checks(bugs=True)
+        X, Y, parameters = gradient_check_n_test_case()
+        _, cache = seed_forward(X, Y, parameters)
+        true = seed_backward_fixed(X, Y, cache)
+        for report in (comparison.function_report, comparison.stable_report):
+            assert report.verdict == "fail"
+            assert report.failed == ("b1", "W2")
+            assert report["W2"].n_fail == np.count_nonzero(true["dW2"])
+            assert report["b1"].n_fail == np.count_nonzero(true["db1"])
+        assert all(
+            t.verdict == "pass" for t in comparison.stable_report if t.name not in ("b1", "W2")
+        )
+        # check_model runs layerkit's own (correct) backward, whatever `bugs` says.
+        assert comparison.model_report.verdict == "pass"
+
+    def test_correct_backprop_is_never_failed(self) -> None:
+        """Correct: nothing fails; anything not passed on the seed's cost is 'noisy' and passes
+        on the logit cost; the logit-cost check and check_model pass."""
+        comparison = compare_checks()
+        report = comparison.function_report
+        assert report.verdict in ("pass", "inconclusive")
+        assert report.failed == ()
+        for tensor in report:
+            if tensor.verdict != "pass":
+                assert set(tensor.reasons) == {"noisy"}
+                assert comparison.stable_report[tensor.name].verdict == "pass"
+        assert comparison.stable_report.verdict == "pass"
+        assert comparison.model_report.verdict == "pass"
+        assert comparison.model_report.difference < 1e-9 < comparison.seed_difference
+
+    def test_the_noise_is_real(self) -> None:
+        """The seed's cost is off the exact cost by more than the 8 ulps the checker allows."""
+        comparison = compare_checks()
+        X, Y, parameters = gradient_check_n_test_case()
+        assert comparison.seed_cost == seed_forward(X, Y, parameters)[0]
+        assert comparison.stable_cost == pytest.approx(SEED_COST, rel=1e-13)
+        eps = float(np.finfo(np.float64).eps)
+        assert comparison.cost_gap > 8 * eps * comparison.stable_cost
+        assert comparison.max_probability == pytest.approx(0.99887329, abs=1e-8)
+
+    def test_str(self) -> None:
+        """str() shows the seed's message, each layerkit verdict, and explains what is noisy."""
+        for bugs in (False, True):
+            comparison = compare_checks(bugs=bugs)
+            text = str(comparison)
+            assert comparison.seed_message in text
+            assert f"{comparison.seed_difference:.4e}" in text
+            for report in (
+                comparison.function_report,
+                comparison.stable_report,
+                comparison.model_report,
+            ):
+                assert report.verdict.upper() in text
+            assert str(comparison.function_report) in text
+            noisy = any(t.reasons.get("noisy") for t in comparison.function_report)
+            assert ("inconclusive (noisy)' on the seed's cost" in text) is noisy
+            assert ("no planted bugs" in text) is bugs
+        assert "fail: b1 (4/5 entries), W2 (4/15 entries)" in str(compare_checks(bugs=True))
+
+    def test_options_reach_every_check(self) -> None:
+        """Options go to all three layerkit checks; an unknown one is a ConfigError."""
+        comparison = compare_checks(rtol=1e-6, mode="sampled", samples=3)
+        for report in (
+            comparison.function_report,
+            comparison.stable_report,
+            comparison.model_report,
+        ):
+            assert report.rtol == 1e-6
+            assert report.mode == "sampled"
+            assert all(t.checked == min(3, t.size) for t in report)
+        with pytest.raises(ConfigError, match="unknown option"):
+            compare_checks(tolerance=1.0)  # type: ignore[call-arg]
