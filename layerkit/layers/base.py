@@ -15,7 +15,7 @@ import numpy as np
 
 from layerkit._typing import Array, ArrayLike, IntArray
 from layerkit._validate import as_batch, as_float_array
-from layerkit.errors import CacheError, ShapeError
+from layerkit.errors import CacheError, DTypeError, ShapeError
 from layerkit.params import ParamSpec
 
 
@@ -134,7 +134,8 @@ class Layer(ABC):
         return grad.astype(cache.y.dtype, copy=False)
 
     def resolve_params(self, params: Mapping[str, Array] | None) -> Mapping[str, Array]:
-        """``params`` if given (checked against the spec), else the layer's own arrays."""
+        """``params`` if given (keys, shapes and dtypes checked; integers converted to float),
+        else the layer's own arrays."""
         if params is None:
             return self.params()
         spec = self.param_spec
@@ -144,15 +145,25 @@ class Layer(ABC):
                 f"got {list(params)}."
             )
             raise ShapeError(msg)
+        arrays: dict[str, Array] = {}
         for tensor in spec:
-            shape = np.shape(params[tensor.name])
-            if shape != tensor.shape:
+            value = np.asarray(params[tensor.name])
+            if value.shape != tensor.shape:
                 msg = (
                     f"{self.name}.forward: params['{tensor.name}'] must have shape "
-                    f"{tensor.shape}, got {shape}."
+                    f"{tensor.shape}, got {value.shape}."
                 )
                 raise ShapeError(msg)
-        return params
+            if value.dtype.kind != "f":
+                if value.dtype.kind not in "iub":
+                    msg = (
+                        f"{self.name}.forward: params['{tensor.name}'] must hold real numbers, "
+                        f"got dtype {value.dtype}."
+                    )
+                    raise DTypeError(msg)
+                value = value.astype(np.float64)
+            arrays[tensor.name] = value
+        return arrays
 
     def flatten(self) -> Array:
         """This layer's parameters as one flat vector (order of :attr:`param_spec`)."""
