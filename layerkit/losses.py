@@ -33,6 +33,24 @@ def check_targets(y: ArrayLike, shape: tuple[int, ...], *, owner: str = "BCELoss
     return target
 
 
+def _predictions_and_targets(
+    predictions: ArrayLike, y: ArrayLike, *, owner: str, name: str, probabilities: bool
+) -> tuple[Array, Array]:
+    """Validate predictions ``(m, k)`` (probabilities in [0, 1], or logits) and their targets."""
+    array = as_float_array(predictions, name=name, allow_nonfinite=True)
+    if array.ndim != 2 or array.shape[0] == 0:
+        msg = f"{owner}: '{name}' must have shape (m, k) with m >= 1, got shape {array.shape}."
+        raise ShapeError(msg)
+    if probabilities and np.any((array < 0) | (array > 1)):
+        low, high = float(np.nanmin(array)), float(np.nanmax(array))
+        msg = (
+            f"{owner}: '{name}' must be probabilities in [0, 1], got values in "
+            f"[{low:g}, {high:g}] (logits? use the *_from_logits form)."
+        )
+        raise TargetError(msg)
+    return array, check_targets(y, array.shape, owner=owner).astype(array.dtype, copy=False)
+
+
 class BCELoss:
     """Mean binary cross-entropy over the batch (summed over output columns).
 
@@ -51,11 +69,13 @@ class BCELoss:
         return np.asarray(terms.sum(axis=-1))
 
     def value(self, p: Array, y: Array) -> float:
-        """Mean loss on probabilities ``p`` of shape ``(m, k)``."""
+        """Mean loss on probabilities ``p`` of shape ``(m, k)``; ``y`` targets in [0, 1]."""
+        p, y = _predictions_and_targets(p, y, owner="BCELoss.value", name="p", probabilities=True)
         return float(self.sample_losses(p, y).mean(axis=-1))
 
     def grad(self, p: Array, y: Array) -> Array:
         """Gradient of :meth:`value` with respect to ``p`` ``(m, k)``."""
+        p, y = _predictions_and_targets(p, y, owner="BCELoss.grad", name="p", probabilities=True)
         m = p.shape[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray((p - y) / (p * (1.0 - p)) / m)
@@ -67,6 +87,8 @@ class BCELoss:
 
     def value_from_logits(self, z: Array, y: Array) -> float:
         """Mean loss on logits ``z`` of shape ``(m, k)``, finite for any finite ``z``."""
+        owner = "BCELoss.value_from_logits"
+        z, y = _predictions_and_targets(z, y, owner=owner, name="z", probabilities=False)
         return float(self.sample_losses_from_logits(z, y).mean(axis=-1))
 
     def grad_from_logits(self, z: Array, y: Array) -> Array:
@@ -76,6 +98,8 @@ class BCELoss:
         ``(1 - y) - e / (1 + e)`` for ``z >= 0`` and ``e / (1 + e) - y`` for ``z < 0``, so a
         correctly labelled saturated sample keeps its tiny gradient (``-e^-40``, not 0).
         """
+        owner = "BCELoss.grad_from_logits"
+        z, y = _predictions_and_targets(z, y, owner=owner, name="z", probabilities=False)
         e = np.exp(-np.abs(z))
         tail = e / (1.0 + e)  # sigmoid(-|z|), exact for any finite z
         diff = np.where(z >= 0, (1.0 - y) - tail, tail - y)
