@@ -14,7 +14,7 @@ def check_targets(y: ArrayLike, shape: tuple[int, ...], *, owner: str = "BCELoss
 
     Accepts ``(m, k)``, and ``(m,)`` or the seed's ``(1, m)`` row when ``k == 1``.
     """
-    target = as_float_array(y, name="y")
+    target = as_float_array(y, name="y", owner=owner)
     m = shape[0]
     if target.shape != shape:
         if shape[-1] == 1 and target.shape in ((m,), (1, m)):
@@ -37,7 +37,7 @@ def _predictions_and_targets(
     predictions: ArrayLike, y: ArrayLike, *, owner: str, name: str, probabilities: bool
 ) -> tuple[Array, Array]:
     """Validate predictions ``(m, k)`` (probabilities in [0, 1], or logits) and their targets."""
-    array = as_float_array(predictions, name=name, allow_nonfinite=True)
+    array = as_float_array(predictions, name=name, allow_nonfinite=True, owner=owner)
     if array.ndim != 2 or array.shape[0] == 0:
         msg = f"{owner}: '{name}' must have shape (m, k) with m >= 1, got shape {array.shape}."
         raise ShapeError(msg)

@@ -102,7 +102,7 @@ class ParamSpec:
 
     def unflatten(self, vector: ArrayLike, *, owner: str = "ParamSpec") -> dict[str, Array]:
         """Split a flat vector into named arrays (views into it), after checking its length."""
-        array = as_float_array(vector, name="vector", allow_nonfinite=True)
+        array = as_float_array(vector, name="vector", allow_nonfinite=True, owner=owner)
         if array.ndim != 1:
             if array.ndim == 2 and 1 in array.shape:
                 array = array.reshape(-1)

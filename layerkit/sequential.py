@@ -317,7 +317,7 @@ class Sequential:
         """
         out_width = width if width is not None else self._output_width()
         if out_width is None:
-            target = as_float_array(y, name="y")
+            target = as_float_array(y, name="y", owner="Sequential")
             out_width = target.shape[1] if target.ndim == 2 and target.shape[0] == m else 1
         shape = (m, out_width)
         return check_targets(y, shape, owner="Sequential").astype(self.dtype, copy=False)

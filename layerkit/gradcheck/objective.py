@@ -31,9 +31,10 @@ CHUNK_ELEMENTS = 1 << 19
 """Largest stacked activation (in float64 entries) one batched evaluation may build."""
 
 
-def _as_private(value: ArrayLike, name: str) -> Float64Array:
+def _as_private(value: ArrayLike, name: str, owner: str | None = None) -> Float64Array:
     """A finite float64 copy of a user's array (never a view of it)."""
-    return np.array(as_float_array(value, name=name), dtype=np.float64, copy=True)
+    array = as_float_array(value, name=name, owner=owner)
+    return np.array(array, dtype=np.float64, copy=True)
 
 
 class Objective(ABC):
@@ -122,7 +123,10 @@ class FunctionObjective(Objective):
             if not isinstance(key, str):
                 msg = f"check_function: parameter names must be strings, got {key!r}."
                 raise ConfigError(msg)
-        self.values = {name: _as_private(v, f"params['{name}']") for name, v in params.items()}
+        self.values = {
+            name: _as_private(v, f"params['{name}']", "check_function")
+            for name, v in params.items()
+        }
         self.names = tuple(self.values)
         self._loss_fn = loss_fn
         self._grad_fn = grad_fn
@@ -163,7 +167,12 @@ class FunctionObjective(Objective):
         ParamSpec.of(self.values).check_arrays(grads, what="grad_fn(...)")
         result: dict[str, Float64Array] = {}
         for name in self.names:
-            grad = as_float_array(grads[name], name=f"grad_fn(...)['{name}']", allow_nonfinite=True)
+            grad = as_float_array(
+                grads[name],
+                name=f"grad_fn(...)['{name}']",
+                allow_nonfinite=True,
+                owner="check_function",
+            )
             self.grad_eps = max(self.grad_eps, float(np.finfo(grad.dtype).eps))
             result[name] = np.array(grad, dtype=np.float64)
         return result

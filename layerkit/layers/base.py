@@ -124,7 +124,9 @@ class Layer(ABC):
                 "forward; pass the cache returned by this layer's own forward."
             )
             raise CacheError(msg)
-        grad = as_float_array(grad_out, name="grad_out", allow_nonfinite=True)
+        grad = as_float_array(
+            grad_out, name="grad_out", allow_nonfinite=True, owner=f"{self.name}.backward"
+        )
         if grad.shape != cache.y.shape:
             msg = (
                 f"{self.name}.backward: 'grad_out' must have the output's shape "

@@ -80,12 +80,12 @@ class Linear(Layer):
     @classmethod
     def from_arrays(cls, W: ArrayLike, b: ArrayLike | None = None) -> Linear:
         """A layer holding copies of ``W`` ``(out, in)`` and ``b`` ``(out,)`` (zeros if None)."""
-        weights = as_float_array(W, name="W", ndim=2).copy()
+        weights = as_float_array(W, name="W", ndim=2, owner="Linear.from_arrays").copy()
         out_features, _in_features = weights.shape
         bias = (
             np.zeros(out_features, dtype=weights.dtype)
             if b is None
-            else as_float_array(b, name="b", dtype=weights.dtype).copy()
+            else as_float_array(b, name="b", dtype=weights.dtype, owner="Linear.from_arrays").copy()
         )
         if bias.shape != (out_features,):
             if bias.size == out_features:  # accept the seed's (out, 1) column
