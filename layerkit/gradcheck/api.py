@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, Float64Array
-from layerkit._validate import as_batch
+from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import ConfigError
 from layerkit.gradcheck.engine import CheckKwargs, CheckOptions, make_options, run_check
 from layerkit.gradcheck.objective import (
@@ -186,7 +186,7 @@ def _check_layer(
     )
     mask: Array | None = None
     if noise is not None:
-        mask = np.asarray(noise, dtype=np.float64)
+        mask = np.asarray(as_float_array(noise, name="noise", owner="check_layer"), np.float64)
     elif layer.stochastic:
         mask = layer.sample_noise(inputs, np.random.default_rng(options.seed))
     params = {local: np.array(v, dtype=np.float64) for local, v in layer.params().items()}
