@@ -25,7 +25,7 @@ class NonFiniteError(LayerkitError, ValueError):
 
 
 class TargetError(LayerkitError, ValueError):
-    """Targets (labels) are outside the range a loss accepts."""
+    """Targets (labels), or probabilities given to a loss, are outside the range it accepts."""
 
 
 class ConfigError(LayerkitError, ValueError):
@@ -42,6 +42,11 @@ class GradientSpecError(LayerkitError, ValueError):
 
 class LossValueError(LayerkitError, TypeError):
     """A user's loss function returned something that is not a real scalar."""
+
+
+class UserCodeError(LayerkitError, ValueError):
+    """A function the user handed to a check (``loss_fn``, ``grad_fn``) raised; the check was
+    aborted. The original exception is the ``__cause__``."""
 
 
 class NondeterministicError(LayerkitError, ValueError):

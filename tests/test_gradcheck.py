@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import layerkit as lk
 from layerkit import notebook as nb
 from layerkit._typing import Array, Float64Array
-from layerkit.errors import ConfigError, NondeterministicError
+from layerkit.errors import ConfigError, NondeterministicError, UserCodeError
 from layerkit.gradcheck import check_function, check_layer, check_layers, check_model
 from layerkit.layers import Cache, Dropout, Linear, ReLU, Sigmoid, Tanh
 from layerkit.losses import BCELoss
@@ -490,8 +490,9 @@ class TestNoMutation:
                 raise RuntimeError("user code failed")
             return float(np.sum(p["a"] ** 3))
 
-        with pytest.raises(RuntimeError, match="user code failed"):
+        with pytest.raises(UserCodeError, match="user code failed") as raised:
             check_function(loss, lambda p: {"a": 3 * p["a"] ** 2}, params)
+        assert isinstance(raised.value.__cause__, RuntimeError)
         assert params["a"].tobytes() == before.tobytes()
 
 

@@ -19,8 +19,10 @@ from layerkit._validate import as_float_array
 from layerkit.errors import (
     ConfigError,
     GradientSpecError,
+    LayerkitError,
     LossValueError,
     NondeterministicError,
+    UserCodeError,
     describe_array,
 )
 from layerkit.gradcheck.numeric import EPS64
@@ -101,6 +103,15 @@ def as_loss_value(value: object, *, owner: str) -> tuple[float, float]:
     return float(array.reshape(())), max(eps, EPS64)
 
 
+def _user_error(function: str, exc: Exception, where: str) -> UserCodeError:
+    """The error that aborts a check when the user's ``function`` raised ``exc``."""
+    msg = (
+        f"check_function: {function} raised {type(exc).__name__}: {exc} ({where}); the check "
+        "was aborted, the caller's arrays are unchanged."
+    )
+    return UserCodeError(msg)
+
+
 class FunctionObjective(Objective):
     """``loss_fn(params) -> float`` and ``grad_fn(params) -> {name: array}`` over named arrays.
 
@@ -132,16 +143,22 @@ class FunctionObjective(Objective):
         self._grad_fn = grad_fn
         self._scratch = {name: v.copy() for name, v in self.values.items()}
 
-    def _call(self, point: dict[str, Float64Array]) -> float:
+    def _call(self, point: dict[str, Float64Array], where: str) -> float:
         self.evaluations += 1
-        value, eps = as_loss_value(self._loss_fn(point), owner="loss_fn")
+        try:
+            returned = self._loss_fn(point)
+        except LayerkitError:
+            raise
+        except Exception as exc:
+            raise _user_error("loss_fn", exc, f"call {self.evaluations}, {where}") from exc
+        value, eps = as_loss_value(returned, owner="loss_fn")
         self.loss_eps = max(self.loss_eps, eps)
         return value
 
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         for name in self.names:
             self._scratch[name][...] = point[name]
-        return self._call(self._scratch)
+        return self._call(self._scratch, "at the checked point or along a direction")
 
     def coordinate_losses(
         self, name: str, flat_indices: IntArray, offsets: Float64Array
@@ -154,13 +171,19 @@ class FunctionObjective(Objective):
             old = flat[index]
             flat[index] = old + offset
             try:
-                result[k] = self._call(self._scratch)
+                where = f"params['{name}'] flat entry {int(index)} moved by {float(offset):+.3g}"
+                result[k] = self._call(self._scratch, where)
             finally:
                 flat[index] = old
         return result
 
     def analytic(self) -> dict[str, Float64Array]:
-        grads = self._grad_fn({name: v.copy() for name, v in self.values.items()})
+        try:
+            grads = self._grad_fn({name: v.copy() for name, v in self.values.items()})
+        except LayerkitError:
+            raise
+        except Exception as exc:
+            raise _user_error("grad_fn", exc, "at the checked point") from exc
         if not isinstance(grads, Mapping):
             msg = f"grad_fn must return a mapping name -> array, got {describe_array(grads)}."
             raise GradientSpecError(msg)
