@@ -1,0 +1,480 @@
+"""The ``layerkit`` command: check, sweep, exit codes, usage errors, JSON, progress."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+
+import layerkit as lk
+from layerkit import cli
+from layerkit.cli import inject_seed_bugs, main
+
+SEED_TENSORS = ["W1", "b1", "W2", "b2", "W3", "b3"]
+LAYER_0 = "layer 0 (Linear(4->5))"
+LAYER_2 = "layer 2 (Linear(5->3))"
+
+
+@attrs.frozen
+class Run:
+    """One in-process run of ``main``: exit code and captured streams."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def table_rows(out: str) -> list[str]:
+    """First column of the report's table rows (after the dashed rule)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("------")) + 1
+    names = []
+    for line in lines[start:]:
+        if not line.strip() or " " not in line:
+            break
+        names.append(line.split()[0])
+    return names
+
+
+def failing(report: dict[str, Any]) -> set[str]:
+    return {t["name"] for t in report["tensors"] if t["verdict"] == "fail"}
+
+
+class TestCheck:
+    def test_default_checks_the_seed_case_and_passes(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """No arguments: the seed's fraud net, a row per tensor W1..b3, PASS, exit 0."""
+        result = run(capsys, "check")
+        assert result.code == 0
+        assert table_rows(result.out) == SEED_TENSORS
+        assert "seed notebook's fraud net" in result.out
+        assert result.out.rstrip().splitlines()[-1].startswith("PASS")
+        assert result.err == ""
+
+    def test_seed_bugs_fail_on_exactly_w2_and_b1(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The notebook's two bugs: exit 1, the failing tensors are W2 and b1 and nothing else."""
+        result = run(capsys, "check", "--inject-seed-bugs", "--json")
+        assert result.code == 1
+        report = result.json()
+        assert report["verdict"] == "fail"
+        assert failing(report) == {"W2", "b1"}
+        assert set(report["culprits"]) == {LAYER_0, LAYER_2}
+
+    def test_seed_bugs_named_in_the_text_output(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The text report says FAIL and names both tensors and their layers."""
+        result = run(capsys, "check", "--inject-seed-bugs")
+        assert result.code == 1
+        last = result.out.rstrip().splitlines()[-1]
+        assert last.startswith("FAIL") and "W2" in last and "b1" in last
+        assert LAYER_0 in last and LAYER_2 in last
+
+    def test_per_layer_passes_on_the_seed_case(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Each of the six layers is checked; none is faulty."""
+        result = run(capsys, "check", "--per-layer", "--json")
+        assert result.code == 0
+        report = result.json()
+        assert report["first_faulty"] is None
+        assert [layer["index"] for layer in report["layers"]] == list(range(6))
+
+    def test_per_layer_names_the_faulty_layers(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """With the seed's bugs, the two Linear layers holding b1 and W2 fail in isolation."""
+        data = run(capsys, "check", "--per-layer", "--inject-seed-bugs", "--json")
+        assert data.code == 1
+        report = data.json()
+        assert report["first_faulty"] == LAYER_0
+        faulty = {layer["label"] for layer in report["layers"] if layer["verdict"] == "fail"}
+        assert faulty == {LAYER_0, LAYER_2}
+        text = run(capsys, "check", "--per-layer", "--inject-seed-bugs")
+        assert text.code == 1
+        assert f"first faulty layer: {LAYER_0}" in text.out
+        assert LAYER_2 in text.out.rstrip().splitlines()[-1]
+
+    def test_json_is_the_report_and_nothing_else(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """stdout parses as one JSON document: the report's to_dict; stderr stays empty."""
+        result = run(capsys, "check", "--json")
+        case = lk.fraud_net_seed_case()
+        expected = lk.check_model(case.model, case.x, case.y).to_dict()
+        assert result.json() == json.loads(json.dumps(expected))
+        assert result.err == ""
+
+    def test_float32_model_passes(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A float32 model is checked on float64 copies: it passes."""
+        result = run(capsys, "check", "--dtype", "float32")
+        assert result.code == 0
+        assert "float32" in result.out
+        assert table_rows(result.out) == SEED_TENSORS
+
+    def test_float32_keeps_the_seed_bugs(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The dtype conversion does not drop the planted bugs."""
+        result = run(capsys, "check", "--dtype", "float32", "--inject-seed-bugs", "--json")
+        assert result.code == 1
+        assert failing(result.json()) == {"W2", "b1"}
+
+    def test_fast_mode(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Fast mode passes the seed case and localises the seed's bugs to W2 and b1."""
+        good = run(capsys, "check", "--mode", "fast", "--json")
+        assert good.code == 0 and good.json()["mode"] == "fast"
+        bad = run(capsys, "check", "--mode", "fast", "--inject-seed-bugs", "--json")
+        assert bad.code == 1
+        assert failing(bad.json()) == {"W2", "b1"}
+
+    def test_sampled_mode_checks_samples_entries(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Sampled mode checks --samples entries per tensor (all of a smaller one)."""
+        result = run(capsys, "check", "--mode", "sampled", "--samples", "3", "--json")
+        assert result.code == 0
+        report = result.json()
+        assert report["mode"] == "sampled"
+        assert [t["checked"] for t in report["tensors"]] == [3, 3, 3, 3, 3, 1]
+
+    def test_sampled_mode_finds_the_seed_bugs(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """b1 (5 entries, all sampled) fails; nothing but W2 and b1 ever does."""
+        result = run(capsys, "check", "--mode", "sampled", "--inject-seed-bugs", "--json")
+        assert result.code == 1
+        names = failing(result.json())
+        assert "b1" in names and names <= {"W2", "b1"}
+
+    def test_rtol_reaches_the_checker(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--rtol is the report's rtol."""
+        result = run(capsys, "check", "--rtol", "1e-5", "--json")
+        assert result.code == 0 and result.json()["rtol"] == 1e-5
+
+
+class TestArch:
+    def test_arch_builds_that_mlp(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--arch 6,4,1: tensors W1 (4, 6), b1, W2 (1, 4), b2, and no failure."""
+        result = run(capsys, "check", "--arch", "6,4,1", "--batch", "5", "--json")
+        report = result.json()
+        shapes = {t["name"]: t["shape"] for t in report["tensors"]}
+        assert shapes == {"W1": [4, 6], "b1": [4], "W2": [1, 4], "b2": [1]}
+        assert report["verdict"] != "fail"
+        assert result.code == cli.EXIT_CODES[report["verdict"]]
+
+    def test_arch_uses_seed_and_batch(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Same seed, same case; another seed or batch, another case."""
+        base = ["check", "--arch", "6,4,1", "--json"]
+        first = run(capsys, *base, "--seed", "3").json()
+        again = run(capsys, *base, "--seed", "3").json()
+        other = run(capsys, *base, "--seed", "4").json()
+        bigger = run(capsys, *base, "--seed", "3", "--batch", "20").json()
+        assert first["loss"] == again["loss"]
+        assert other["loss"] != first["loss"] and bigger["loss"] != first["loss"]
+
+    def test_arch_data_matches_build_case(self) -> None:
+        """The data has --batch rows of N(0, 1) features and 0/1 labels."""
+        case = cli.build_case((6, 4, 2), batch=7, seed=1)
+        assert case.x.shape == (7, 6) and case.y.shape == (7, 2)
+        assert set(np.unique(case.y)) <= {0.0, 1.0}
+        reference = lk.mlp((6, 4, 2), seed=1)
+        for name, array in case.model.params().items():
+            np.testing.assert_array_equal(array, reference.params()[name])
+
+    def test_seed_bugs_on_an_arch_land_on_w2_and_b1(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--arch with --inject-seed-bugs: W2 and b1 of the mlp fail, the rest does not."""
+        result = run(
+            capsys, "check", "--arch", "6,4,1", "--batch", "5", "--inject-seed-bugs", "--json"
+        )
+        assert result.code == 1
+        assert failing(result.json()) == {"W2", "b1"}
+
+    def test_seed_bugs_with_per_layer_on_an_arch(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Per layer, both Linear layers of a 6,4,1 mlp are faulty."""
+        result = run(
+            capsys,
+            "check",
+            "--arch",
+            "6,4,1",
+            "--batch",
+            "5",
+            "--inject-seed-bugs",
+            "--per-layer",
+            "--json",
+        )
+        assert result.code == 1
+        report = result.json()
+        faulty = [layer["label"] for layer in report["layers"] if layer["verdict"] == "fail"]
+        assert faulty == ["layer 0 (Linear(6->4))", "layer 2 (Linear(4->1))"]
+
+
+class TestInjectSeedBugs:
+    def test_scales_exactly_dw2_and_db1(self) -> None:
+        """dW2 doubled, db1 times four, every other gradient and the loss unchanged."""
+        case = lk.fraud_net_seed_case()
+        bugged = inject_seed_bugs(case.model)
+        loss, grads = case.model.loss_and_grad(case.x, case.y)
+        bugged_loss, bugged_grads = bugged.loss_and_grad(case.x, case.y)
+        assert bugged_loss == loss
+        factors = {"W2": 2.0, "b1": 4.0}
+        for name, grad in grads.items():
+            np.testing.assert_array_equal(bugged_grads[name], factors.get(name, 1.0) * grad)
+
+    def test_leaves_the_model_alone(self) -> None:
+        """The original model keeps its layers and its correct gradients."""
+        case = lk.fraud_net_seed_case()
+        layers = case.model.layers
+        inject_seed_bugs(case.model)
+        assert case.model.layers == layers
+        assert lk.check_model(case.model, case.x, case.y).verdict == "pass"
+
+    def test_survives_astype(self) -> None:
+        """Casting the bugged model keeps the bugs."""
+        case = lk.fraud_net_seed_case()
+        bugged = inject_seed_bugs(case.model).astype(np.float32)
+        report = lk.check_model(bugged, case.x, case.y, localise=False)
+        assert set(report.failed) == {"W2", "b1"}
+
+
+USAGE_ERRORS = [
+    (["check", "--mode", "nope"], "--mode"),
+    (["check", "--arch", "4,x"], "--arch"),
+    (["check", "--arch", "4"], "--arch"),
+    (["check", "--arch", "4,0,1"], "--arch"),
+    (["check", "--batch", "0"], "--batch"),
+    (["check", "--batch", "3"], "--batch"),
+    (["check", "--dtype", "int8"], "--dtype"),
+    (["check", "--samples", "0"], "--samples"),
+    (["check", "--seed", "-1"], "--seed"),
+    (["check", "--rtol", "2"], "--rtol"),
+    (["check", "--rtol", "nan"], "--rtol"),
+    (["check", "--arch", "4,1", "--inject-seed-bugs"], "W2 and b1"),
+    (["check", "--frobnicate"], "--frobnicate"),
+    (["check", "extra"], "extra"),
+    (["sweep", "--points", "1"], "--points"),
+    (["nope"], "nope"),
+    ([], "command"),
+]
+
+
+class TestUsageErrors:
+    @pytest.mark.parametrize(("argv", "named"), USAGE_ERRORS)
+    def test_exit_2_with_one_line(
+        self, capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+    ) -> None:
+        """Exit 2, one 'layerkit: error:' line on stderr naming the problem, no traceback."""
+        result = run(capsys, *argv)
+        assert result.code == 2
+        assert result.out == ""
+        lines = result.err.splitlines()
+        assert len(lines) == 1, result.err
+        assert lines[0].startswith("layerkit: error: ")
+        assert named in lines[0]
+        assert "Traceback" not in result.err
+
+
+class TestProgress:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def test_spinner_on_a_terminal_for_a_long_check(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Expected to be long and stderr a terminal: a spinner on stderr, erased at the end."""
+        terminal = self.Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
+        code = main(["check"])
+        out = capsys.readouterr().out
+        assert code == 0
+        written = terminal.getvalue()
+        assert "checking 47 parameters" in written
+        assert written.endswith("\r") and written.rstrip("\r").split("\r")[-1].strip() == ""
+        assert "checking" not in out and table_rows(out) == SEED_TENSORS
+
+    def test_no_spinner_with_json(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--json keeps stderr silent even on a terminal."""
+        terminal = self.Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
+        assert main(["check", "--json"]) == 0
+        json.loads(capsys.readouterr().out)
+        assert terminal.getvalue() == ""
+
+    def test_no_spinner_for_a_quick_check(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The seed case is far below a second: nothing on stderr."""
+        terminal = self.Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        assert main(["check"]) == 0
+        capsys.readouterr()
+        assert terminal.getvalue() == ""
+
+    def test_no_spinner_off_a_terminal(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Redirected stderr (not a terminal): no spinner, however long the run."""
+        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
+        assert run(capsys, "check").err == ""
+
+    def test_estimate_grows_with_parameters_and_rows(self) -> None:
+        """A 12k-parameter check on 512 rows is expected to be long; the seed case short."""
+        small = cli.build_case(None)
+        large = cli.build_case((20, 100, 100, 1), batch=512)
+        seconds = [
+            cli.expected_seconds(
+                cli._check_evaluations(c.model, c.x.shape[0], "exact", 10, False),
+                c.model,
+                c.x.shape[0],
+            )
+            for c in (small, large)
+        ]
+        assert seconds[0] < cli.PROGRESS_AFTER_SECONDS < seconds[1]
+
+
+def sweep_rows(out: str) -> list[tuple[float, float, str]]:
+    """(step, difference, marks) of each row of the sweep table."""
+    rows = []
+    for line in out.splitlines():
+        match = re.match(r"\s*(\S+e[-+]\d+)\s+(\S+)\s+(\S+)(.*)$", line)
+        if match:
+            rows.append((float(match[1]), float(match[2]), match[4]))
+    return rows
+
+
+class TestSweep:
+    def test_table_has_the_v_shape(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Minimum error at a middle step, far below both ends; minimum and default marked."""
+        result = run(capsys, "sweep")
+        assert result.code == 0 and result.err == ""
+        rows = sweep_rows(result.out)
+        assert len(rows) == 26
+        assert rows[0][0] == pytest.approx(1e-1) and rows[-1][0] == pytest.approx(1e-13)
+        errors = [r[1] for r in rows]
+        best = int(np.argmin(errors))
+        assert 0 < best < len(rows) - 1
+        assert errors[best] < 1e-4 * errors[0] and errors[best] < 1e-4 * errors[-1]
+        assert "minimum difference" in rows[best][2]
+        default = [r for r in rows if "layerkit default" in r[2]]
+        assert len(default) == 1 and default[0][0] == pytest.approx(
+            lk.gradcheck.DEFAULT_STEP, rel=1e-2
+        )
+
+    def test_json(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--json: one document, --points + 1 points (the default step added)."""
+        result = run(capsys, "sweep", "--points", "7", "--json")
+        assert result.code == 0
+        data = result.json()
+        assert len(data["points"]) == 8
+        assert data["parameters"] == 47
+
+    def test_arch(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--arch sweeps that mlp's parameters."""
+        result = run(capsys, "sweep", "--arch", "3,2,1", "--points", "4", "--json")
+        assert result.code == 0 and result.json()["parameters"] == 3 * 2 + 2 + 2 + 1
+
+    def test_plot_writes_a_png(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        """--plot FILE writes a PNG and says where."""
+        target = tmp_path / "sweep.png"
+        result = run(capsys, "sweep", "--points", "5", "--plot", str(target))
+        assert result.code == 0
+        assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert str(target) in result.out
+
+    def test_plot_with_json_keeps_stdout_json(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """--plot and --json: the PNG is written, stdout is only JSON."""
+        target = tmp_path / "sweep.png"
+        result = run(capsys, "sweep", "--points", "3", "--plot", str(target), "--json")
+        assert result.code == 0 and target.exists()
+        assert "points" in result.json()
+
+    def test_plot_without_matplotlib(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """No matplotlib: exit 2, one line telling how to install it."""
+        for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+            monkeypatch.setitem(sys.modules, name, None)
+        result = run(capsys, "sweep", "--points", "3", "--plot", str(tmp_path / "x.png"))
+        assert result.code == 2
+        assert result.err.splitlines() == [result.err.strip()]
+        assert 'pip install "layerkit[plot]"' in result.err
+        assert not (tmp_path / "x.png").exists()
+
+    def test_plot_to_an_unwritable_path(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A missing directory: exit 2, one line naming the file."""
+        target = tmp_path / "missing" / "x.png"
+        result = run(capsys, "sweep", "--points", "3", "--plot", str(target))
+        assert result.code == 2
+        assert len(result.err.splitlines()) == 1 and str(target) in result.err
+
+
+class TestCommand:
+    def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--version prints the package version."""
+        result = run(capsys, "--version")
+        assert result.code == 0 and result.out.strip() == f"layerkit {lk.__version__}"
+
+    def test_help_lists_commands_and_exit_codes(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--help names both commands and the exit codes."""
+        result = run(capsys, "--help")
+        assert result.code == 0
+        assert "check" in result.out and "sweep" in result.out and "exit codes" in result.out
+
+    @pytest.mark.parametrize(
+        ("command", "options"),
+        [
+            ("check", ["--arch", "--batch", "--seed", "--mode", "--samples", "--per-layer",
+                       "--inject-seed-bugs", "--dtype", "--rtol", "--json"]),
+            ("sweep", ["--arch", "--points", "--plot", "--json"]),
+        ],
+    )  # fmt: skip
+    def test_command_help_lists_its_options(
+        self, capsys: pytest.CaptureFixture[str], command: str, options: list[str]
+    ) -> None:
+        """Each command's --help describes every option."""
+        result = run(capsys, command, "--help")
+        assert result.code == 0
+        for option in options:
+            assert option in result.out
+
+    def test_python_dash_m(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """``python -m layerkit.cli check`` runs main and exits with its code."""
+        monkeypatch.setattr(sys, "argv", ["layerkit", "check", "--inject-seed-bugs"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # runpy: module already imported
+            with pytest.raises(SystemExit) as stop:
+                runpy.run_module("layerkit.cli", run_name="__main__")
+        assert stop.value.code == 1
+        assert "FAIL" in capsys.readouterr().out
+
+    def test_installed_console_script(self) -> None:
+        """The installed ``layerkit`` script runs the default check: exit 0, W1..b3 rows."""
+        script = Path(sys.executable).with_name("layerkit")
+        command = str(script) if script.exists() else shutil.which("layerkit")
+        assert command is not None, "the layerkit console script is not installed"
+        done = subprocess.run(
+            [command, "check"], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert table_rows(done.stdout) == SEED_TENSORS
+        assert done.stderr == ""
