@@ -337,21 +337,35 @@ class Sequential:
         *,
         noise: Sequence[Array | None] | None = None,
         rng: SeedLike = None,
+        params: Mapping[str, Array] | None = None,
     ) -> tuple[float, dict[str, Array]]:
-        """Mean loss on ``(x, y)`` and its gradient for every parameter (by model name)."""
+        """Mean loss on ``(x, y)`` and its gradient for every parameter (by model name).
+
+        ``noise``, ``rng`` and ``params`` as in :meth:`forward` (``params`` evaluates the model
+        at other parameter values without writing them into its layers).
+        """
         self._require_loss()
-        body_out, cache = self.forward(x, noise=noise, rng=rng, layers=len(self.body))
+        body_out, cache = self.forward(
+            x, noise=noise, rng=rng, layers=len(self.body), params=params
+        )
         target = self.check_targets(y, body_out.shape[0], width=body_out.shape[1])
         value = float(self.sample_losses(body_out, target).mean())
         _, grads = self.backward(cache, self.loss_grad(body_out, target))
         return value, grads
 
     def loss_value(
-        self, x: ArrayLike, y: ArrayLike, *, noise: Sequence[Array | None] | None = None
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        noise: Sequence[Array | None] | None = None,
+        rng: SeedLike = None,
+        params: Mapping[str, Array] | None = None,
     ) -> float:
-        """Mean loss on ``(x, y)`` (stochastic layers use ``noise``, else act as identity)."""
+        """Mean loss on ``(x, y)``; ``noise``, ``rng`` and ``params`` as in :meth:`forward`
+        (with neither ``noise`` nor ``rng``, stochastic layers act as the identity)."""
         self._require_loss()
-        body_out, _ = self.forward(x, noise=noise, layers=len(self.body))
+        body_out, _ = self.forward(x, noise=noise, rng=rng, layers=len(self.body), params=params)
         target = self.check_targets(y, body_out.shape[0], width=body_out.shape[1])
         return float(self.sample_losses(body_out, target).mean())
 

@@ -650,3 +650,57 @@ class TestProperties:
         back = model.param_spec.unflatten(model.flatten())
         for name, array in model.params().items():
             assert back[name].tobytes() == array.tobytes()
+
+
+class TestLossAtOtherParameters:
+    """loss_value / loss_and_grad take params= (and loss_value rng=) like forward does."""
+
+    def test_params_match_a_loaded_copy(self, rng: np.random.Generator) -> None:
+        """With params=p, the loss and gradients are those of a copy holding p; the model's own
+        parameters are neither used nor written."""
+        model = fraud_net(seed=3)
+        x, y = rng.standard_normal((6, 4)), (rng.random((6, 1)) > 0.5).astype(float)
+        before = {k: v.copy() for k, v in model.params().items()}
+        other = {k: v + rng.standard_normal(v.shape) for k, v in before.items()}
+        loaded = model.copy()
+        loaded.unflatten(loaded.param_spec.flatten(other))
+        assert model.loss_value(x, y, params=other) == loaded.loss_value(x, y)
+        value, grads = model.loss_and_grad(x, y, params=other)
+        expected_value, expected_grads = loaded.loss_and_grad(x, y)
+        assert value == expected_value
+        for name in expected_grads:
+            np.testing.assert_array_equal(grads[name], expected_grads[name])
+        assert model.loss_value(x, y) != value
+        for name, array in model.params().items():
+            np.testing.assert_array_equal(array, before[name])
+
+    def test_rng_draws_masks_like_forward(self, rng: np.random.Generator) -> None:
+        """loss_value(rng=s) uses the dropout masks forward(rng=s) draws; no rng: identity."""
+        model = Sequential(
+            Linear(3, 6, seed=0),
+            ReLU(),
+            Dropout(0.5),
+            Linear(6, 1, seed=1),
+            Sigmoid(),
+            loss=BCELoss(),
+        )
+        x, y = rng.standard_normal((8, 3)), np.ones((8, 1))
+        _, cache = model.forward(x, rng=np.random.default_rng(5))
+        assert cache.noise[2] is not None
+        with_masks = model.loss_value(x, y, noise=list(cache.noise))
+        assert model.loss_value(x, y, rng=np.random.default_rng(5)) == with_masks
+        assert model.loss_value(x, y, rng=5) == with_masks
+        assert model.loss_value(x, y, rng=6) != with_masks
+        assert model.loss_value(x, y) == model.loss_value(x, y, noise=[None] * 5)
+
+    def test_bad_params_are_refused(self) -> None:
+        """A params mapping with a missing name or a wrong shape names the problem."""
+        model = fraud_net()
+        x, y = np.zeros((2, 4)), np.zeros((2, 1))
+        params = model.params()
+        missing = {k: v for k, v in params.items() if k != "b3"}
+        with pytest.raises(LayerkitError, match=r"missing \['b3'\]"):
+            model.loss_value(x, y, params=missing)
+        wrong = {**params, "W2": params["W2"].T}
+        with pytest.raises(LayerkitError, match=r"'W2'\] must have shape \(3, 5\)"):
+            model.loss_and_grad(x, y, params=wrong)
