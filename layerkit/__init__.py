@@ -11,6 +11,7 @@ from layerkit.gradcheck import (
     check_layers,
     check_model,
 )
+from layerkit.io import load_params, save_params
 from layerkit.layers import Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
 from layerkit.losses import BCELoss
 from layerkit.models import fraud_net, fraud_net_from_arrays, fraud_net_seed_case, mlp
@@ -49,5 +50,7 @@ __all__ = [
     "fraud_net",
     "fraud_net_from_arrays",
     "fraud_net_seed_case",
+    "load_params",
     "mlp",
+    "save_params",
 ]

@@ -49,6 +49,10 @@ class UserCodeError(LayerkitError, ValueError):
     aborted. The original exception is the ``__cause__``."""
 
 
+class ParamFileError(LayerkitError, ValueError):
+    """A parameter file is not layerkit's, or was saved from another architecture."""
+
+
 class NondeterministicError(LayerkitError, ValueError):
     """The loss gave two different values at the same point: it cannot be differentiated."""
 
