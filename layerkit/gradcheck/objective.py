@@ -212,18 +212,49 @@ class Head(ABC):
     def grad(self, out: Float64Array) -> Float64Array:
         """Gradient of the loss w.r.t. one output ``(m, k)``."""
 
+    def replaced_rows(
+        self, base: Float64Array, rows: IntArray, new_rows: Float64Array
+    ) -> Float64Array:
+        """Loss of ``base`` ``(m, k)`` with row ``rows[j]`` replaced by ``new_rows[j]`` ``(n, k)``,
+        for each ``j`` -> ``(n,)``; equal to :meth:`values` on the full outputs."""
+        n = rows.shape[0]
+        stacked = np.repeat(base[np.newaxis], n, axis=0)
+        stacked[np.arange(n), rows] = new_rows
+        return self.values(stacked)
+
+
+def _replace_and_reduce(
+    per_row: Float64Array, rows: IntArray, new_values: Float64Array, *, mean: bool
+) -> Float64Array:
+    """Per-row terms ``(m,)`` with entry ``rows[j]`` set to ``new_values[j]``, reduced over rows
+    for each ``j`` -> ``(n,)`` (the same reduction as on a full ``(n, m)`` stack)."""
+    n = rows.shape[0]
+    stacked = np.repeat(per_row[np.newaxis], n, axis=0)
+    stacked[np.arange(n), rows] = new_values
+    return np.asarray(stacked.mean(axis=-1) if mean else stacked.sum(axis=-1))
+
 
 @attrs.frozen(eq=False)
 class ProjectionHead(Head):
-    """``L = sum(r * y)`` for a fixed random ``r`` ``(m, k)``: checks a layer in isolation."""
+    """``L = sum(r * y)`` for a fixed random ``r`` ``(m, k)``: checks a layer in isolation.
+
+    Summed per row, then over rows, so that a change confined to one row costs ``O(m + k)``.
+    """
 
     weights: Float64Array
 
     def values(self, out: Float64Array) -> Float64Array:
-        return np.asarray((out * self.weights).sum(axis=(-2, -1)))
+        return np.asarray((out * self.weights).sum(axis=-1).sum(axis=-1))
 
     def grad(self, out: Float64Array) -> Float64Array:
         return self.weights
+
+    def replaced_rows(
+        self, base: Float64Array, rows: IntArray, new_rows: Float64Array
+    ) -> Float64Array:
+        per_row = np.asarray((base * self.weights).sum(axis=-1))
+        new_values = np.asarray((new_rows * self.weights[rows]).sum(axis=-1))
+        return _replace_and_reduce(per_row, rows, new_values, mean=False)
 
 
 @attrs.frozen(eq=False)
@@ -239,6 +270,13 @@ class ModelLossHead(Head):
 
     def grad(self, out: Float64Array) -> Float64Array:
         return np.asarray(self.loss_grad(out, self.targets), dtype=np.float64)
+
+    def replaced_rows(
+        self, base: Float64Array, rows: IntArray, new_rows: Float64Array
+    ) -> Float64Array:
+        per_row = np.asarray(self.sample_losses(base, self.targets), dtype=np.float64)
+        new_values = np.asarray(self.sample_losses(new_rows, self.targets[rows]), dtype=np.float64)
+        return _replace_and_reduce(per_row, rows, new_values, mean=True)
 
 
 @attrs.frozen
@@ -278,6 +316,8 @@ class ChainObjective(Objective):
         self.names = tuple(self.refs)
         self.values = {name: self._array(ref) for name, ref in self.refs.items()}
         self._caches, self._out = self._forward_from(0, self.x)
+        self._tiled: dict[int, Array] = {}
+        self._scratch: dict[str, Float64Array] = {}
 
     def base_cache(self, index: int) -> Cache:
         """The cache of layer ``index`` at the unperturbed point."""
@@ -297,20 +337,42 @@ class ChainObjective(Objective):
             caches.append(cache)
         return caches, np.asarray(out, dtype=np.float64)
 
+    def _tiled_noise(self, index: int, n: int) -> Array | None:
+        """Layer ``index``'s mask repeated for ``n`` stacked batches ``(n * m, k)`` (a prefix
+        of one cached tiling: chunks reuse it instead of tiling again)."""
+        mask = self.noise[index]
+        if mask is None:
+            return None
+        tiled = self._tiled.get(index)
+        if tiled is None or tiled.shape[0] < n * mask.shape[0]:
+            tiled = np.tile(mask, (n, 1))
+            self._tiled[index] = tiled
+        return tiled[: n * mask.shape[0]]
+
     def _stacked_from(self, start: int, stacked: Float64Array) -> Float64Array:
         """Run layers ``start..`` on ``n`` stacked batches ``(n, m, k)``; head values ``(n,)``."""
         n, m = stacked.shape[:2]
         out: Array = stacked.reshape(n * m, -1)
         for index in range(start, len(self.layers)):
-            mask = self.noise[index]
-            tiled = None if mask is None else np.tile(mask, (n, 1))
-            out, _ = self.layers[index].forward(out, self.layer_params[index], tiled)
+            out, _ = self.layers[index].forward(
+                out, self.layer_params[index], self._tiled_noise(index, n)
+            )
         return self.head.values(np.asarray(out, dtype=np.float64).reshape(n, m, -1))
+
+    def _loss_with(self, params: Sequence[Mapping[str, Array]], x: Float64Array) -> float:
+        """One full forward with ``params`` (one dict per layer) on ``x``; the loss."""
+        out: Array = x
+        for index, layer in enumerate(self.layers):
+            out, _ = layer.forward(out, params[index], self.noise[index])
+        self.evaluations += 1
+        return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0])
 
     def _stackable_from(self, start: int) -> bool:
         return all(layer.samplewise for layer in self.layers[start:])
 
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
+        if point is self.values:  # the point itself (base_loss): nothing to swap in
+            return self._loss_with(self.layer_params, self.x)
         saved = {name: self.values[name].copy() for name in self.names}
         try:
             for name in self.names:
@@ -321,6 +383,29 @@ class ChainObjective(Objective):
         finally:
             for name in self.names:
                 self.values[name][...] = saved[name]
+
+    def direction_losses(
+        self, direction: Mapping[str, Float64Array], offsets: Float64Array
+    ) -> Float64Array:
+        """Losses at ``values + t * direction`` for each ``t`` in ``offsets``, built in reused
+        scratch arrays (the checked point is never written)."""
+        if not self._scratch:
+            self._scratch = {name: np.empty_like(self.values[name]) for name in self.names}
+        params = [dict(p) for p in self.layer_params]
+        x = self.x
+        for name, ref in self.refs.items():
+            if ref.layer < 0:
+                x = self._scratch[name]
+            else:
+                params[ref.layer][ref.local] = self._scratch[name]
+        result = np.empty(offsets.shape[0])
+        for k, t in enumerate(offsets):
+            for name in self.names:
+                moved = self._scratch[name]
+                np.multiply(direction[name], t, out=moved)
+                np.add(self.values[name], moved, out=moved)
+            result[k] = self._loss_with(params, x)
+        return result
 
     def analytic(self) -> dict[str, Float64Array]:
         grad: Array = self.head.grad(self._out)
@@ -354,25 +439,40 @@ class ChainObjective(Objective):
             return result
         m = self.x.shape[0]
         widest = max([self.x.shape[1]] + [c.y.shape[1] for c in self._caches] + [1])
-        chunk = max(1, CHUNK_ELEMENTS // (m * widest))
-        for lo in range(0, flat_indices.shape[0], chunk):
-            hi = min(lo + chunk, flat_indices.shape[0])
-            stacked = self._perturbed_outputs(ref, flat_indices[lo:hi], offsets[lo:hi])
-            result[lo:hi] = self._stacked_from(start + 1, stacked)
+        if ref.layer < 0:  # an entry of x moves one row only: run the chain on moved rows
+            chunk = max(1, CHUNK_ELEMENTS // max(widest, m))
+            for lo in range(0, flat_indices.shape[0], chunk):
+                hi = min(lo + chunk, flat_indices.shape[0])
+                result[lo:hi] = self._row_losses(flat_indices[lo:hi], offsets[lo:hi])
+        else:
+            chunk = max(1, CHUNK_ELEMENTS // (m * widest))
+            for lo in range(0, flat_indices.shape[0], chunk):
+                hi = min(lo + chunk, flat_indices.shape[0])
+                stacked = self._perturbed_outputs(ref, flat_indices[lo:hi], offsets[lo:hi])
+                result[lo:hi] = self._stacked_from(start + 1, stacked)
         self.evaluations += flat_indices.shape[0]
         return result
+
+    def _row_losses(self, flat_indices: IntArray, offsets: Float64Array) -> Float64Array:
+        """Losses with ``x.flat[flat_indices[k]] += offsets[k]``: every layer is samplewise, so
+        only that entry's row changes; the layers run on the ``n`` moved rows ``(n, in)`` and
+        the head replaces one row of the base output each (``O(m)`` per perturbation)."""
+        n = flat_indices.shape[0]
+        rows, cols = np.divmod(flat_indices, self.x.shape[1])
+        moved = self.x[rows]
+        moved[np.arange(n), cols] += offsets
+        out: Array = moved
+        for index, layer in enumerate(self.layers):
+            mask = self.noise[index]
+            out, _ = layer.forward(
+                out, self.layer_params[index], None if mask is None else mask[rows]
+            )
+        return self.head.replaced_rows(self._out, rows, np.asarray(out, dtype=np.float64))
 
     def _perturbed_outputs(
         self, ref: TensorRef, flat_indices: IntArray, offsets: Float64Array
     ) -> Float64Array:
         """Outputs of the perturbed tensor's layer for each perturbation ``(n, m, out)``."""
-        n = flat_indices.shape[0]
-        if ref.layer < 0:
-            stacked_x = np.repeat(self.x[np.newaxis], n, axis=0)
-            rows, cols = np.divmod(flat_indices, self.x.shape[1])
-            stacked_x[np.arange(n), rows, cols] += offsets
-            first = self._stacked_layer(0, stacked_x)
-            return first
         layer = self.layers[ref.layer]
         cache = self._caches[ref.layer]
         fast = layer.perturbed_outputs(cache, ref.local, flat_indices, offsets)
@@ -389,16 +489,6 @@ class ChainObjective(Objective):
                 array[index] = old
             outputs.append(np.asarray(y, dtype=np.float64))
         return np.stack(outputs)
-
-    def _stacked_layer(self, index: int, stacked: Float64Array) -> Float64Array:
-        """Layer ``index`` applied to ``n`` stacked batches ``(n, m, in)`` -> ``(n, m, out)``."""
-        n, m = stacked.shape[:2]
-        mask = self.noise[index]
-        tiled = None if mask is None else np.tile(mask, (n, 1))
-        out, _ = self.layers[index].forward(
-            stacked.reshape(n * m, -1), self.layer_params[index], tiled
-        )
-        return np.asarray(out, dtype=np.float64).reshape(n, m, -1)
 
     def _one_perturbation(self, ref: TensorRef, index: int, offset: float) -> float:
         """The loss with one entry moved, run unstacked (for layers that mix samples)."""
