@@ -136,10 +136,23 @@ class _Checked:
     numeric: Float64Array
 
 
+_PASS, _FAIL, _KINK = int(Status.PASS), int(Status.FAIL), int(Status.KINK)
+_REASON_OF: dict[int, str] = {int(status): reason for status, reason in REASONS.items()}
+"""Reasons by plain status code (enum lookups are slow in per-entry loops)."""
+
+
 def _entry_reason(status: int, stage: int) -> str | None:
-    if status == Status.FAIL and stage == 4:
+    if status == _FAIL and stage == 4:
         return "loss ignores entry"
-    return REASONS.get(Status(status))
+    return _REASON_OF.get(status)
+
+
+def _entry_indices(indices: IntArray, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Flat ``indices`` as index tuples of ``shape`` (``()`` for a 0-d tensor)."""
+    if not shape:
+        return [() for _ in range(indices.shape[0])]
+    coords = np.unravel_index(indices, shape)
+    return [tuple(int(c[j]) for c in coords) for j in range(indices.shape[0])]
 
 
 def _tensor_result(
@@ -160,29 +173,25 @@ def _tensor_result(
         excess = np.where(probed.allowed > 0, abs_error / probed.allowed, np.inf * abs_error)
     excess = np.where(np.isnan(excess), np.inf, excess)
     # Worst first: failing, then inconclusive, then passing entries; within, by excess.
-    rank = np.select(
-        [probed.status == Status.FAIL, probed.status != Status.PASS], [2.0, 1.0], default=0.0
-    )
+    status = probed.status
+    rank = np.where(status == _FAIL, 2.0, np.where(status != _PASS, 1.0, 0.0))
     order = np.lexsort((-excess, -rank))[:worst]
     entries = tuple(
         EntryResult(
-            index=tuple(int(i) for i in np.unravel_index(int(indices[k]), shape)),
+            index=index,
             analytic=float(analytic[k]),
             numeric=float(probed.numeric[k]),
             numeric_error=float(probed.error[k]),
             allowed=float(probed.allowed[k]),
-            verdict=_VERDICT[int(probed.status[k])],
-            reason=_entry_reason(int(probed.status[k]), int(probed.stage[k])),
+            verdict=_VERDICT[int(status[k])],
+            reason=_entry_reason(int(status[k]), int(probed.stage[k])),
         )
-        for k in order
+        for k, index in zip(order, _entry_indices(indices[order], shape), strict=True)
     )
-    n_fail = int(np.count_nonzero(probed.status == Status.FAIL))
-    n_inconclusive = int(np.count_nonzero(probed.status >= Status.KINK))
-    reasons: dict[str, int] = {}
-    for status, reason in REASONS.items():
-        count = int(np.count_nonzero(probed.status == status))
-        if count:
-            reasons[reason] = count
+    counts = np.bincount(status.astype(np.intp), minlength=len(Status))
+    n_fail = int(counts[_FAIL])
+    n_inconclusive = int(counts[_KINK:].sum())
+    reasons = {reason: int(counts[code]) for code, reason in _REASON_OF.items() if counts[code]}
     verdict: Verdict = "fail" if n_fail else ("inconclusive" if n_inconclusive else "pass")
     result = TensorResult(
         name=name,
@@ -231,6 +240,80 @@ def _check_entries(
     return _tensor_result(
         name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
     )
+
+
+def _probe_slice(probed: ProbeResult, lo: int, hi: int) -> ProbeResult:
+    """The probes ``lo:hi`` of ``probed`` (``evaluations``: those they cost)."""
+    stage = probed.stage[lo:hi]
+    evaluations = 2 * (hi - lo) + int(
+        2 * np.count_nonzero(stage >= 2)
+        + 4 * np.count_nonzero(stage >= 3)
+        + 2 * np.count_nonzero(stage == 4)
+    )
+    return ProbeResult(
+        numeric=probed.numeric[lo:hi],
+        error=probed.error[lo:hi],
+        allowed=probed.allowed[lo:hi],
+        status=probed.status[lo:hi],
+        stage=stage,
+        evaluations=evaluations,
+    )
+
+
+def _check_all_entries(
+    objective: Objective,
+    chosen: list[tuple[str, IntArray, str]],
+    analytic: Mapping[str, Float64Array],
+    f0: float,
+    options: CheckOptions,
+    layers: Mapping[str, str],
+) -> list[_Checked]:
+    """Probe the ``(name, indices, note)`` entries of every tensor together, in one probe.
+
+    Each probe is judged on its own, so the verdicts are those of one probe per tensor; one
+    probe lets the objective evaluate entries of several tensors in one stacked forward.
+    """
+    position = {name: k for k, name in enumerate(objective.names)}
+    tensor_ids = np.concatenate(
+        [np.full(indices.shape[0], position[name], dtype=np.intp) for name, indices, _ in chosen]
+    )
+    flat = np.concatenate([indices for _, indices, _ in chosen]).astype(np.intp)
+    base = np.concatenate(
+        [objective.values[name].reshape(-1)[indices] for name, indices, _ in chosen]
+    )
+    slopes = np.concatenate([analytic[name].reshape(-1)[indices] for name, indices, _ in chosen])
+
+    def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
+        return objective.entry_losses(tensor_ids[ids], flat[ids], offsets)
+
+    probed = probe(
+        evaluate,
+        slopes,
+        base,
+        np.maximum(1.0, np.abs(base)),
+        f0,
+        options.tolerance,
+        loss_eps=objective.loss_eps,
+        grad_eps=objective.grad_eps,
+    )
+    checked = []
+    lo = 0
+    for name, indices, note in chosen:
+        hi = lo + indices.shape[0]
+        checked.append(
+            _tensor_result(
+                name,
+                objective.values[name].shape,
+                indices,
+                slopes[lo:hi],
+                _probe_slice(probed, lo, hi),
+                layer=layers.get(name),
+                worst=options.worst,
+                note=note,
+            )
+        )
+        lo = hi
+    return checked
 
 
 def _sample(size: int, count: int, rng: np.random.Generator) -> IntArray:
@@ -338,6 +421,7 @@ def run_check(
     results: list[TensorResult] = []
     notes: list[str] = []
     if options.mode in ("exact", "sampled"):
+        chosen: list[tuple[str, IntArray, str]] = []
         for name in objective.names:
             size = objective.values[name].size
             if options.mode == "exact":
@@ -345,11 +429,17 @@ def run_check(
             else:
                 indices = _sample(size, options.samples, rng)
                 note = f"{indices.shape[0]} seeded entries"
-            entry = _check_entries(
-                objective, name, indices, analytic[name], f0, options, layers.get(name), note
-            )
-            checked.append(entry)
-            results.append(entry.result)
+            chosen.append((name, indices, note))
+        if objective.merges_tensors:
+            checked = _check_all_entries(objective, chosen, analytic, f0, options, layers)
+        else:
+            checked = [
+                _check_entries(
+                    objective, name, indices, analytic[name], f0, options, layers.get(name), note
+                )
+                for name, indices, note in chosen
+            ]
+        results = [entry.result for entry in checked]
     else:
         joint, _ = _directions_probe(objective, objective.names, analytic, f0, options, rng)
         k = options.directions

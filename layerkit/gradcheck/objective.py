@@ -47,6 +47,9 @@ class Objective(ABC):
     evaluations: int = 0
     loss_eps: float = EPS64
     grad_eps: float = EPS64
+    merges_tensors: bool = False
+    """True when :meth:`entry_losses` gains from mixing tensors (the engine then probes every
+    tensor's entries together); False keeps one tensor at a time, in order."""
 
     @abstractmethod
     def analytic(self) -> dict[str, Float64Array]:
@@ -61,6 +64,19 @@ class Objective(ABC):
         self, name: str, flat_indices: IntArray, offsets: Float64Array
     ) -> Float64Array:
         """Losses with ``name.flat[flat_indices[k]] += offsets[k]``, one at a time ``(n,)``."""
+
+    def entry_losses(
+        self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
+    ) -> Float64Array:
+        """Losses with ``names[tensors[k]].flat[flat_indices[k]] += offsets[k]``, one at a
+        time ``(n,)``: entries of several tensors mixed (by default, one tensor at a time)."""
+        result = np.empty(tensors.shape[0])
+        for tensor in np.unique(tensors):
+            where = np.flatnonzero(tensors == tensor)
+            result[where] = self.coordinate_losses(
+                self.names[int(tensor)], flat_indices[where], offsets[where]
+            )
+        return result
 
     def base_loss(self) -> float:
         """The loss at the point, evaluated twice: the two must agree (determinism guard)."""
@@ -295,6 +311,8 @@ class ChainObjective(Objective):
     wanted); ``x`` ``(m, in)``; ``noise`` one mask or None per layer; ``head``.
     """
 
+    merges_tensors = True
+
     def __init__(
         self,
         layers: Sequence[Layer],
@@ -452,6 +470,64 @@ class ChainObjective(Objective):
                 result[lo:hi] = self._stacked_from(start + 1, stacked)
         self.evaluations += flat_indices.shape[0]
         return result
+
+    def entry_losses(
+        self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
+    ) -> Float64Array:
+        """Losses for entries of several tensors: entries of ``x`` run on their moved rows;
+        parameter entries are sorted by layer and chunked, and each chunk runs the layers once,
+        the outputs perturbed at each layer joining the stack there."""
+        n = tensors.shape[0]
+        result = np.empty(n)
+        refs = [self.refs[name] for name in self.names]
+        layer_of = np.array([ref.layer for ref in refs], dtype=np.intp)[tensors]
+        stackable = np.array([self._stackable_from(max(ref.layer, 0)) for ref in refs])[tensors]
+        alone = np.flatnonzero(~stackable | (layer_of < 0))
+        if alone.size:  # x entries, and tensors whose chain mixes samples
+            result[alone] = super().entry_losses(
+                tensors[alone], flat_indices[alone], offsets[alone]
+            )
+        chosen = np.flatnonzero(stackable & (layer_of >= 0))
+        if chosen.size == 0:
+            return result
+        order = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
+        m = self.x.shape[0]
+        widest = max([self.x.shape[1]] + [c.y.shape[1] for c in self._caches] + [1])
+        chunk = max(1, CHUNK_ELEMENTS // (m * widest))
+        for lo in range(0, order.shape[0], chunk):
+            part = order[lo : lo + chunk]
+            result[part] = self._merged_losses(tensors[part], flat_indices[part], offsets[part])
+        self.evaluations += chosen.shape[0]
+        return result
+
+    def _merged_losses(
+        self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
+    ) -> Float64Array:
+        """Losses for parameter entries sorted by (layer, tensor): one stacked run of the layers
+        from the first perturbed one; row ``k`` of the stack is entry ``k``'s forward."""
+        layer_of = np.array([self.refs[name].layer for name in self.names], dtype=np.intp)
+        layers = layer_of[tensors]
+        carry: Float64Array | None = None
+        for index in range(int(layers[0]), len(self.layers)):
+            if carry is not None:
+                carry = self._stacked_layer(index, carry)
+            parts = [] if carry is None else [carry]
+            for tensor in np.unique(tensors[layers == index]):
+                where = tensors == tensor
+                ref = self.refs[self.names[int(tensor)]]
+                parts.append(self._perturbed_outputs(ref, flat_indices[where], offsets[where]))
+            if parts:
+                carry = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        assert carry is not None
+        return self.head.values(carry)
+
+    def _stacked_layer(self, index: int, stacked: Float64Array) -> Float64Array:
+        """Layer ``index`` on ``n`` stacked batches ``(n, m, in)`` -> ``(n, m, out)``."""
+        n, m = stacked.shape[:2]
+        out, _ = self.layers[index].forward(
+            stacked.reshape(n * m, -1), self.layer_params[index], self._tiled_noise(index, n)
+        )
+        return np.asarray(out, dtype=np.float64).reshape(n, m, -1)
 
     def _row_losses(self, flat_indices: IntArray, offsets: Float64Array) -> Float64Array:
         """Losses with ``x.flat[flat_indices[k]] += offsets[k]``: every layer is samplewise, so
