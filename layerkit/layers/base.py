@@ -8,7 +8,9 @@ stores state on ``self``; everything ``backward`` needs travels in the returned 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import attrs
 import numpy as np
@@ -17,6 +19,26 @@ from layerkit._typing import Array, ArrayLike, IntArray
 from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import CacheError, DTypeError, ShapeError
 from layerkit.params import ParamSpec
+
+_DISPOSABLE: ContextVar[bool] = ContextVar("layerkit_disposable_caches", default=False)
+
+
+@contextmanager
+def disposable_caches() -> Iterator[None]:
+    """Within this block every cache that ``forward`` returns is dropped unused, and the
+    parameter arrays are not written while ``forward`` runs: a layer may then skip defensive
+    copies (``Linear`` keeps its parameters uncopied). Used by the checker's throw-away
+    evaluations; never needed in user code."""
+    token = _DISPOSABLE.set(True)
+    try:
+        yield
+    finally:
+        _DISPOSABLE.reset(token)
+
+
+def caches_are_disposable() -> bool:
+    """True inside :func:`disposable_caches` (a hint; ignoring it is always safe)."""
+    return _DISPOSABLE.get()
 
 
 @attrs.frozen(eq=False)

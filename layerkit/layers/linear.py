@@ -10,7 +10,7 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike, IntArray, SeedLike
 from layerkit._validate import as_float_array, as_float_dtype
 from layerkit.errors import ConfigError, ShapeError
-from layerkit.layers.base import Cache, Layer
+from layerkit.layers.base import Cache, Layer, caches_are_disposable
 
 InitScheme = Literal["normal", "he", "xavier", "xavier_uniform", "zeros"]
 INIT_SCHEMES: tuple[str, ...] = ("normal", "he", "xavier", "xavier_uniform", "zeros")
@@ -122,8 +122,12 @@ class Linear(Layer):
         x = x.astype(W.dtype, copy=False)
         y = x @ W.T + b
         # Snapshot the parameters: unflatten and fit update W and b in place, and a cache must
-        # keep differentiating the forward that made it (backward reads W from here).
-        used = {"W": np.array(W, copy=True), "b": np.array(b, copy=True)}
+        # keep differentiating the forward that made it (backward reads W from here). The
+        # checker's throw-away evaluations drop their caches, so they skip the copy.
+        if caches_are_disposable():
+            used = {"W": W, "b": b}
+        else:
+            used = {"W": np.array(W, copy=True), "b": np.array(b, copy=True)}
         return y, Cache(owner=self, x=x, y=y, params=used)
 
     def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
