@@ -41,19 +41,32 @@ def caches_are_disposable() -> bool:
     return _DISPOSABLE.get()
 
 
+def _private(value: Array) -> Array:
+    """The cache's own copy of an array, so that the caller writing into the input it passed
+    or the output it got back cannot change a later backward (no copy inside
+    :func:`disposable_caches`, whose caches are never used)."""
+    return value if caches_are_disposable() else np.array(value, copy=True)
+
+
+def _private_or_none(value: Array | None) -> Array | None:
+    return None if value is None else _private(value)
+
+
 @attrs.frozen(eq=False)
 class Cache:
     """What one ``forward`` call hands to its ``backward``.
 
     **Fields:** ``owner`` the layer that made it; ``x`` the input ``(m, in)``; ``y`` the output
     ``(m, out)``; ``params`` the parameter arrays used; ``noise`` the random mask used (or None).
+    ``x``, ``y`` and ``noise`` are copied in: the arrays a caller passed to ``forward`` or got
+    back from it may be reused freely before ``backward``.
     """
 
     owner: Layer
-    x: Array
-    y: Array
-    params: Mapping[str, Array]
-    noise: Array | None = None
+    x: Array = attrs.field(converter=_private)
+    y: Array = attrs.field(converter=_private)
+    params: Mapping[str, Array] = attrs.field()
+    noise: Array | None = attrs.field(default=None, converter=_private_or_none)
 
 
 class Layer(ABC):
