@@ -139,6 +139,7 @@ def _differences(
         problems.append(f"the model's {missing} are not in the file")
     if extra:
         problems.append(f"the file's {extra} are not in the model")
+    lossy: dict[tuple[str, str], list[str]] = {}
     for name, array in params.items():
         if name not in arrays:
             continue
@@ -148,10 +149,12 @@ def _differences(
                 f"{name} has shape {stored.shape} in the file but {array.shape} in the model"
             )
         elif stored.dtype.kind != "f" or not np.can_cast(stored.dtype, array.dtype, "safe"):
-            problems.append(
-                f"{name} is {stored.dtype} in the file but {array.dtype} in the model "
-                "(it would not load exactly)"
-            )
+            lossy.setdefault((str(stored.dtype), str(array.dtype)), []).append(name)
+    for (stored_dtype, model_dtype), names in lossy.items():
+        problems.append(
+            f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} {stored_dtype} in the file "
+            f"but {model_dtype} in the model (would not load exactly)"
+        )
     saved = [(str(layer.get("class")), str(layer.get("name"))) for layer in meta["layers"]]
     ours = [(type(layer).__name__, layer.name) for layer in _layers(model, "load_params")]
     if len(saved) != len(ours):

@@ -27,7 +27,7 @@ def check_targets(y: ArrayLike, shape: tuple[int, ...], *, owner: str = "BCELoss
         first = target[outside].flat[0]
         msg = (
             f"{owner}: targets 'y' must lie in [0, 1] (binary labels or probabilities); "
-            f"{int(outside.sum())} value(s) outside, e.g. {first!r}."
+            f"{int(outside.sum())} value(s) outside, e.g. {float(first)!r}."
         )
         raise TargetError(msg)
     return target

@@ -16,8 +16,8 @@ from layerkit.sequential import Sequential
 def _check_rate(value: float, name: str, owner: str, *, upper: float | None = None) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
     if not ok or value < 0 or (upper is not None and value >= upper):
-        bound = f"[0, {upper})" if upper is not None else ">= 0"
-        msg = f"{owner}: '{name}' must be a finite number in {bound} (got {value!r})."
+        bound = f"in [0, {upper})" if upper is not None else ">= 0"
+        msg = f"{owner}: '{name}' must be a finite number {bound} (got {value!r})."
         raise ConfigError(msg)
     return float(value)
 

@@ -425,7 +425,10 @@ class TestSaveLoad:
                 ),
                 r"layer 1 is Tanh in the file but ReLU in the model",
             ),
-            (lambda: dropout_net().astype(np.float32), r"W1 is float64 in the file but float32"),
+            (
+                lambda: dropout_net().astype(np.float32),
+                r"W1, b1, W2, b2, W3, b3 are float64 in the file but float32",
+            ),
             (lambda: Linear(5, 8), r"the model's \['W', 'b'\] are not in the file"),
         ],
         ids=["width", "depth", "activation", "dtype", "layer"],

@@ -56,6 +56,7 @@ def _model_objective(
     if model.loss is None:
         msg = "check_model: the model has no loss; build it with loss=BCELoss()."
         raise ConfigError(msg)
+    _require_finite_params(model, "check_model")
     inputs = np.asarray(model.check_input(x), dtype=np.float64)
     body = model.body
     noise = _fixed_noise(model, x, seed)
@@ -72,6 +73,13 @@ def _model_objective(
         body, [layer.params() for layer in body], refs, inputs, noise[: len(body)], head
     )
     return objective, labels
+
+
+def _require_finite_params(model: Sequential, owner: str) -> None:
+    """Refuse NaN/Inf parameters, naming the model's tensor (``W2``) and its layer."""
+    for name, array in model.params().items():
+        label = model.layer_label(model.param_ref(name).index)
+        as_float_array(array, name=name, owner=f"{owner}, {label}")
 
 
 def _fixed_noise(model: Sequential, x: ArrayLike, seed: int) -> list[Array | None]:
@@ -226,6 +234,7 @@ def _check_layers(model: Sequential, x: ArrayLike, options: CheckOptions) -> Lay
     if not isinstance(model, Sequential):
         msg = f"check_layers: 'model' must be a Sequential, got {type(model).__name__}."
         raise ConfigError(msg)
+    _require_finite_params(model, "check_layers")
     noise = _fixed_noise(model, x, options.seed)
     params = {n: np.array(v, dtype=np.float64) for n, v in model.params().items()}
     inputs = np.asarray(model.check_input(x), dtype=np.float64)

@@ -153,9 +153,14 @@ class Layer(ABC):
     def check_cache(self, cache: Cache, grad_out: ArrayLike) -> Array:
         """Refuse a cache made by another layer, and a ``grad_out`` of the wrong shape."""
         if not isinstance(cache, Cache) or cache.owner is not self:
-            owner = cache.owner.name if isinstance(cache, Cache) else type(cache).__name__
+            if not isinstance(cache, Cache):
+                origin = f"a {type(cache).__name__}, not a Cache"
+            elif cache.owner.name == self.name:
+                origin = f"another {self.name} object"
+            else:
+                origin = cache.owner.name
             msg = (
-                f"{self.name}.backward: the cache comes from {owner}, not from this layer's "
+                f"{self.name}.backward: the cache comes from {origin}, not from this layer's "
                 "forward; pass the cache returned by this layer's own forward."
             )
             raise CacheError(msg)
