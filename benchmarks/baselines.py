@@ -1,0 +1,163 @@
+"""What layerkit's checks are measured against, on the same model and data.
+
+- :class:`PlainMLP`: the model as bare numpy arrays; ``2P`` of its forward+loss evaluations are
+  the floor of an exact black-box check (``T_floor``).
+- :func:`seed_loop`: the seed notebook's ``gradient_check_n`` (a full copy of the parameter
+  vector and a rebuilt dictionary per coordinate and sign), re-implemented for reference.
+- :func:`torch_gradcheck`: ``torch.autograd.gradcheck`` on the same function in float64, when
+  torch is installed (an optional extra: ``pip install torch==2.13.0``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from layerkit import Linear, ReLU, Sequential, Sigmoid
+
+Vector = npt.NDArray[np.float64]
+
+
+def load_torch() -> Any | None:
+    """The torch module pinned to one thread, or None when it is not installed."""
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    with contextlib.suppress(RuntimeError):  # allowed only before torch's first parallel work
+        torch.set_num_interop_threads(1)
+    return torch
+
+
+@attrs.frozen(eq=False)
+class PlainMLP:
+    """An MLP ``Linear -> ReLU -> ... -> Linear`` with BCE from logits, as bare arrays.
+
+    **Fields:** ``names`` and ``shapes`` of the parameters in the model's order (``W1, b1, ...``);
+    ``x`` ``(m, in)``; ``y`` ``(m, 1)``; ``theta`` the parameters as one vector ``(P,)``.
+    """
+
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    x: Vector
+    y: Vector
+    theta: Vector
+
+    @classmethod
+    def of(cls, model: Sequential, x: npt.ArrayLike, y: npt.ArrayLike) -> PlainMLP:
+        """The arrays of ``model`` (Linear layers with ReLU between, a final Sigmoid, BCE)."""
+        layers = model.layers
+        linear = layers[0::2]
+        between = layers[1:-1:2]
+        if (
+            not all(isinstance(layer, Linear) for layer in linear)
+            or not all(isinstance(layer, ReLU) for layer in between)
+            or not isinstance(layers[-1], Sigmoid)
+        ):
+            msg = f"PlainMLP: expected Linear/ReLU layers ending in Sigmoid, got {model!r}."
+            raise ValueError(msg)
+        params = model.params()
+        names = tuple(params)
+        return cls(
+            names=names,
+            shapes=tuple(params[name].shape for name in names),
+            x=np.asarray(x, dtype=np.float64),
+            y=np.asarray(y, dtype=np.float64).reshape(-1, 1),
+            theta=np.concatenate([np.ravel(params[name]) for name in names]).astype(np.float64),
+        )
+
+    @property
+    def size(self) -> int:
+        """``P``, the number of parameters."""
+        return int(self.theta.shape[0])
+
+    def unroll(self, theta: Vector) -> dict[str, Vector]:
+        """Views of ``theta`` ``(P,)`` or ``(P, 1)`` under the parameter names (the seed's
+        ``vector_to_dictionary``)."""
+        flat = theta.reshape(-1)
+        arrays: dict[str, Vector] = {}
+        start = 0
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            stop = start + int(np.prod(shape))
+            arrays[name] = flat[start:stop].reshape(shape)
+            start = stop
+        return arrays
+
+    def loss(self, params: dict[str, Vector]) -> float:
+        """Mean BCE from logits of the forward with ``params`` (a plain numpy forward+loss)."""
+        h = self.x
+        depth = len(self.names) // 2
+        for index in range(depth):
+            h = h @ params[self.names[2 * index]].T + params[self.names[2 * index + 1]]
+            if index < depth - 1:
+                h = np.maximum(h, 0.0)
+        terms = np.maximum(h, 0.0) - self.y * h + np.log1p(np.exp(-np.abs(h)))
+        return float(terms.sum(axis=-1).mean())
+
+    def base_params(self) -> dict[str, Vector]:
+        """The parameters at the point, as views of :attr:`theta`."""
+        return self.unroll(self.theta)
+
+
+def seed_loop(
+    plain: PlainMLP, grad: Vector, *, coordinates: int | None = None, epsilon: float = 1e-7
+) -> float:
+    """The seed's ``gradient_check_n`` on the first ``coordinates`` entries (all when None).
+
+    Per coordinate and sign: ``np.copy`` of the whole ``(P, 1)`` vector, one entry moved, a
+    dictionary rebuilt from it, one forward+loss. **Returns:** the seed's ``difference``
+    ``|grad - approx| / (|grad| + |approx|)`` over the coordinates checked.
+    """
+    parameters_values = plain.theta.reshape(-1, 1)
+    count = plain.size if coordinates is None else min(coordinates, plain.size)
+    j_plus = np.zeros((count, 1))
+    j_minus = np.zeros((count, 1))
+    gradapprox = np.zeros((count, 1))
+    for i in range(count):
+        thetaplus = np.copy(parameters_values)
+        thetaplus[i][0] = thetaplus[i][0] + epsilon
+        j_plus[i] = plain.loss(plain.unroll(thetaplus))
+        thetaminus = np.copy(parameters_values)
+        thetaminus[i][0] = thetaminus[i][0] - epsilon
+        j_minus[i] = plain.loss(plain.unroll(thetaminus))
+        gradapprox[i] = (j_plus[i] - j_minus[i]) / (2 * epsilon)
+    checked = grad.reshape(-1, 1)[:count]
+    numerator = np.linalg.norm(checked - gradapprox)
+    denominator = np.linalg.norm(checked) + np.linalg.norm(gradapprox)
+    return float(numerator / denominator)
+
+
+def torch_loss(torch: Any, plain: PlainMLP) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The same loss in torch, float64: ``(loss(*tensors), tensors)``, one leaf tensor per
+    parameter (``requires_grad``), in the model's order."""
+    x = torch.tensor(plain.x, dtype=torch.float64)
+    y = torch.tensor(plain.y, dtype=torch.float64)
+    params = plain.base_params()
+    inputs = tuple(
+        torch.tensor(params[name], dtype=torch.float64, requires_grad=True) for name in plain.names
+    )
+    depth = len(inputs) // 2
+
+    def loss(*tensors: Any) -> Any:
+        h = x
+        for index in range(depth):
+            h = h @ tensors[2 * index].T + tensors[2 * index + 1]
+            if index < depth - 1:
+                h = torch.relu(h)
+        return torch.nn.functional.binary_cross_entropy_with_logits(h, y, reduction="mean")
+
+    return loss, inputs
+
+
+def torch_gradcheck(torch: Any, plain: PlainMLP, *, fast: bool) -> bool:
+    """``torch.autograd.gradcheck`` (default tolerances) of :func:`torch_loss`; ``fast``
+    selects ``fast_mode=True``. **Returns:** its verdict."""
+    loss, inputs = torch_loss(torch, plain)
+    return bool(torch.autograd.gradcheck(loss, inputs, fast_mode=fast, raise_exception=False))
