@@ -195,6 +195,9 @@ CASES: tuple[Case, ...] = (
          ("ReLU", "'x'", "numeric array", "list")),
     Case("layers", "Linear(0, 3): a zero width",
          lambda: Linear(0, 3), ConfigError, ("Linear", "'in_features'", "positive integer", "0")),
+    Case("layers", "Linear(10**20, 1): a width no memory can hold",
+         lambda: Linear(10**20, 1), ConfigError,
+         ("Linear", "cannot allocate W", "(1, 100000000000000000000)", "smaller widths")),
     Case("layers", "Linear(2, 3, init='glorot'): unknown init",
          lambda: Linear(2, 3, init="glorot"),  # type: ignore[arg-type]
          ConfigError, ("Linear", "'init'", "'xavier'", "'glorot'")),
@@ -419,6 +422,7 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase(("check", "--arch", "4,x,1"), ("--arch", "'4,x,1'", "positive integers")),
     CliCase(("check", "--arch", "4"), ("--arch", "'4'", "two or more")),
     CliCase(("check", "--arch", "4,0,1"), ("--arch", "'4,0,1'", "positive integers")),
+    CliCase(("check", "--arch", "100000000000000000000,1"), ("cannot allocate W", "widths")),
     CliCase(("check", "--arch", "4,3", "--batch", "0"), ("--batch", "'0'", "positive integer")),
     CliCase(("check", "--batch", "5"), ("--batch", "--arch")),
     CliCase(("check", "--seed", "-1"), ("--seed", "'-1'", "non-negative integer")),

@@ -9,7 +9,7 @@ import numpy as np
 
 from layerkit._typing import Array, ArrayLike, IntArray, SeedLike
 from layerkit._validate import as_float_array, as_float_dtype
-from layerkit.errors import ConfigError, ShapeError
+from layerkit.errors import ConfigError, LayerkitError, ShapeError
 from layerkit.layers.base import Cache, Layer, caches_are_disposable
 
 InitScheme = Literal["normal", "he", "xavier", "xavier_uniform", "zeros"]
@@ -74,8 +74,18 @@ class Linear(Layer):
         n_out = _positive_int(out_features, "out_features")
         real = as_float_dtype(dtype, owner="Linear")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self.W: Array = init_weights(init, n_out, n_in, rng).astype(real)
-        self.b: Array = np.zeros(n_out, dtype=real)
+        try:
+            self.W: Array = init_weights(init, n_out, n_in, rng).astype(real)
+            self.b: Array = np.zeros(n_out, dtype=real)
+        except (MemoryError, ValueError) as exc:  # numpy cannot allocate W (out, in)
+            if isinstance(exc, LayerkitError):
+                raise
+            gigabytes = n_out * n_in * real.itemsize / 1e9
+            msg = (
+                f"Linear: cannot allocate W of shape ({n_out}, {n_in}) ({gigabytes:.3g} GB of "
+                f"{real}); use smaller widths."
+            )
+            raise ConfigError(msg) from exc
 
     @classmethod
     def from_arrays(cls, W: ArrayLike, b: ArrayLike | None = None) -> Linear:
