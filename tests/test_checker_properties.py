@@ -25,7 +25,7 @@ from layerkit.layers import Cache, Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
 from layerkit.layers.linear import InitScheme
 from layerkit.losses import BCELoss
 
-BugKind = Literal["scale", "flip", "transpose", "missing_mean"]
+BugKind = Literal["scale", "flip", "transpose", "missing_mean", "nonfinite"]
 
 SCALE_BUG = 1e-5
 """The smallest planted bug: one tensor's gradient scaled by ``1 + SCALE_BUG``."""
@@ -150,10 +150,14 @@ class GradientBug(Layer):
     (the model check's analytic gradient), the largest change the bug made to an entry.
     """
 
-    def __init__(self, inner: Layer, tensor: str, kind: BugKind) -> None:
+    def __init__(
+        self, inner: Layer, tensor: str, kind: BugKind, *, entry: int = 0, value: float = np.nan
+    ) -> None:
         self.inner = inner
         self.tensor = tensor
         self.kind = kind
+        self.entry = entry
+        self.value = value
         self.samplewise = inner.samplewise
         self.stochastic = inner.stochastic
         self.planted: float | None = None
@@ -196,6 +200,9 @@ class GradientBug(Layer):
         if self.kind == "transpose":
             return grad.T.copy()
         bugged = grad.copy()
+        if self.kind == "nonfinite":
+            bugged.reshape(-1)[self.entry % grad.size] = self.value
+            return bugged
         index = np.unravel_index(int(np.argmax(np.abs(grad))), grad.shape)
         if self.flipped is None:
             self.flipped = tuple(int(i) for i in index)
@@ -214,7 +221,9 @@ class GradientBug(Layer):
         return self.inner.output_width(in_width)
 
 
-def plant(net: Net, choice: int, kind: BugKind) -> tuple[lk.Sequential, GradientBug, str]:
+def plant(
+    net: Net, choice: int, kind: BugKind, *, entry: int = 0, value: float = np.nan
+) -> tuple[lk.Sequential, GradientBug, str]:
     """``net``'s model with a bug of ``kind`` in one parameter tensor (picked by ``choice``):
     the new model, the wrapper, and the tensor's model name (``W2``...)."""
     names = net.model.param_spec.names
@@ -224,7 +233,7 @@ def plant(net: Net, choice: int, kind: BugKind) -> tuple[lk.Sequential, Gradient
         )
     name = names[choice % len(names)]
     ref = net.model.param_ref(name)
-    wrapper = GradientBug(net.model.layers[ref.index], ref.local, kind)
+    wrapper = GradientBug(net.model.layers[ref.index], ref.local, kind, entry=entry, value=value)
     layers = list(net.model.layers)
     layers[ref.index] = wrapper
     return lk.Sequential(layers, loss=BCELoss()), wrapper, name
@@ -378,6 +387,27 @@ class TestHardPlacesNeverFalselyFail:
 
 class TestNonFiniteNeverPasses:
     """NaN or Inf in a check's gradient or loss never gives 'pass', and is located."""
+
+    @property_settings(40)
+    @given(
+        nets(max_width=8, max_batch=8),
+        st.integers(0, 7),
+        st.integers(0, 10_000),
+        st.sampled_from([np.nan, np.inf, -np.inf]),
+    )
+    def test_nonfinite_entry_from_a_layers_backward(
+        self, net: Net, choice: int, entry: int, value: float
+    ) -> None:
+        """A layer's backward puts NaN/Inf in one entry: check_model is not 'pass', that
+        tensor is not 'pass' and its worst entry is the one; no other tensor fails."""
+        model, _, name = plant(net, choice, "nonfinite", entry=entry, value=value)
+        shape = model.params()[name].shape
+        index = tuple(int(i) for i in np.unravel_index(entry % int(np.prod(shape)), shape))
+        report = check_model(model, net.x, net.y)
+        assert report[name].verdict != "pass", str(report)
+        assert report[name].worst_index == index, str(report)
+        assert report[name].reasons.get("non-finite", 0) + report[name].n_fail >= 1
+        assert [t.name for t in report.tensors if t.verdict == "fail"] in ([], [name])
 
     @property_settings(40)
     @given(
