@@ -484,3 +484,26 @@ class TestBugWrapper:
         _, true = case.model.loss_and_grad(case.x, case.y)
         assert all(np.array_equal(grads[n], true[n]) for n in true if n != name)
         assert not np.array_equal(grads[name], true[name])
+
+
+class TestReasonsAreTrue:
+    """The reason a report gives for an entry is the true one."""
+
+    def test_a_wrong_gradient_is_not_called_an_ignored_entry(self) -> None:
+        """The seed's bugs (dW2 x2, db1 x4): failing entries carry no 'loss ignores entry'."""
+        case = lk.fraud_net_seed_case()
+        net = Net(case.model, case.x, case.y, "seed case")
+        model, _, name = plant(net, 2, "missing_mean")
+        report = check_model(model, case.x, case.y)
+        assert report.failed == (name,)
+        assert all(entry.reason is None for entry in report[name].worst), str(report)
+
+    def test_an_ignored_entry_is_called_so(self) -> None:
+        """A loss that does not depend on a[1], with a nonzero gradient claimed for it."""
+        report = check_function(
+            lambda p: float(p["a"][0] ** 2),
+            lambda p: {"a": 2 * p["a"]},
+            {"a": np.array([1.0, 3.0])},
+        )
+        assert report["a"].worst[0].index == (1,)
+        assert report["a"].worst[0].reason == "loss ignores entry"

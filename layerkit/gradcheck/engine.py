@@ -141,8 +141,10 @@ _REASON_OF: dict[int, str] = {int(status): reason for status, reason in REASONS.
 """Reasons by plain status code (enum lookups are slow in per-entry loops)."""
 
 
-def _entry_reason(status: int, stage: int) -> str | None:
-    if status == _FAIL and stage == 4:
+def _entry_reason(status: int, numeric: float) -> str | None:
+    """Why an entry is not a pass: kink/noisy/non-finite, or, for a failure whose numeric
+    slope is exactly 0 (the loss did not move at any step), that the loss ignores it."""
+    if status == _FAIL and numeric == 0.0:
         return "loss ignores entry"
     return _REASON_OF.get(status)
 
@@ -184,7 +186,7 @@ def _tensor_result(
             numeric_error=float(probed.error[k]),
             allowed=float(probed.allowed[k]),
             verdict=_VERDICT[int(status[k])],
-            reason=_entry_reason(int(status[k]), int(probed.stage[k])),
+            reason=_entry_reason(int(status[k]), float(probed.numeric[k])),
         )
         for k, index in zip(order, _entry_indices(indices[order], shape), strict=True)
     )
