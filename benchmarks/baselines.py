@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from layerkit import Linear, ReLU, Sequential, Sigmoid
+from layerkit import Linear, ReLU, Sequential, Sigmoid, Tanh
 
 Vector = npt.NDArray[np.float64]
 
@@ -38,12 +38,13 @@ def load_torch() -> Any | None:
 
 @attrs.frozen(eq=False)
 class PlainMLP:
-    """An MLP ``Linear -> ReLU -> ... -> Linear`` with BCE from logits, as bare arrays.
+    """An MLP ``Linear -> act -> ... -> Linear`` with BCE from logits, as bare arrays.
 
-    **Fields:** ``names`` and ``shapes`` of the parameters in the model's order (``W1, b1, ...``);
+    **Fields:** ``activation`` ``relu`` or ``tanh`` (between the Linear layers); ``names`` and ``shapes`` of the parameters in the model's order (``W1, b1, ...``);
     ``x`` ``(m, in)``; ``y`` ``(m, 1)``; ``theta`` the parameters as one vector ``(P,)``.
     """
 
+    activation: str
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
     x: Vector
@@ -52,20 +53,26 @@ class PlainMLP:
 
     @classmethod
     def of(cls, model: Sequential, x: npt.ArrayLike, y: npt.ArrayLike) -> PlainMLP:
-        """The arrays of ``model`` (Linear layers with ReLU between, a final Sigmoid, BCE)."""
+        """The arrays of ``model``: Linear layers with ReLU (or Tanh) between, a final
+        Sigmoid, BCE."""
         layers = model.layers
         linear = layers[0::2]
         between = layers[1:-1:2]
+        kinds = {type(layer) for layer in between}
         if (
             not all(isinstance(layer, Linear) for layer in linear)
-            or not all(isinstance(layer, ReLU) for layer in between)
+            or (not kinds <= {ReLU} and not kinds <= {Tanh})
             or not isinstance(layers[-1], Sigmoid)
         ):
-            msg = f"PlainMLP: expected Linear/ReLU layers ending in Sigmoid, got {model!r}."
+            msg = (
+                "PlainMLP: expected Linear layers with ReLU (or Tanh) between, ending in "
+                f"Sigmoid, got {model!r}."
+            )
             raise ValueError(msg)
         params = model.params()
         names = tuple(params)
         return cls(
+            activation="tanh" if Tanh in kinds else "relu",
             names=names,
             shapes=tuple(params[name].shape for name in names),
             x=np.asarray(x, dtype=np.float64),
@@ -97,7 +104,7 @@ class PlainMLP:
         for index in range(depth):
             h = h @ params[self.names[2 * index]].T + params[self.names[2 * index + 1]]
             if index < depth - 1:
-                h = np.maximum(h, 0.0)
+                h = np.tanh(h) if self.activation == "tanh" else np.maximum(h, 0.0)
         terms = np.maximum(h, 0.0) - self.y * h + np.log1p(np.exp(-np.abs(h)))
         return float(terms.sum(axis=-1).mean())
 
@@ -150,7 +157,7 @@ def torch_loss(torch: Any, plain: PlainMLP) -> tuple[Callable[..., Any], tuple[A
         for index in range(depth):
             h = h @ tensors[2 * index].T + tensors[2 * index + 1]
             if index < depth - 1:
-                h = torch.relu(h)
+                h = torch.tanh(h) if plain.activation == "tanh" else torch.relu(h)
         return torch.nn.functional.binary_cross_entropy_with_logits(h, y, reduction="mean")
 
     return loss, inputs

@@ -62,7 +62,8 @@ class Case:
     ``exact`` whether the exact checks, the seed's loop and torch's exact check run;
     ``repeats`` timed runs of each expensive method; ``seed_coordinates`` the seed's loop runs
     on this many coordinates and is scaled to ``P`` (None: all of them); ``torch_exact``;
-    ``heavy``: the single exact run is also the memory run (tracemalloc on).
+    ``tanh``: Tanh
+    instead of ReLU between the layers (a smooth loss: no kinks for fast mode's directions).
     """
 
     name: str
@@ -72,7 +73,7 @@ class Case:
     repeats: int = 3
     seed_coordinates: int | None = None
     torch_exact: bool = True
-    heavy: bool = False
+    tanh: bool = False
 
     def build(self) -> tuple[Sequential, Vector, Vector]:
         """The model and a batch ``(x (m, in), y (m, 1))``, seeded."""
@@ -80,6 +81,9 @@ class Case:
             case = fraud_net_seed_case()
             return case.model, np.asarray(case.x, np.float64), np.asarray(case.y, np.float64)
         model = mlp(self.widths, seed=0)
+        if self.tanh:  # the same weights with Tanh between: smooth, no kinks
+            layers = [lk.Tanh() if isinstance(layer, lk.ReLU) else layer for layer in model.layers]
+            model = Sequential(layers, loss=model.loss)
         rng = np.random.default_rng(1)
         x = rng.standard_normal((self.batch, self.widths[0]))
         y = (rng.random((self.batch, 1)) > 0.5).astype(np.float64)
@@ -97,8 +101,8 @@ FULL_CASES = (
         repeats=1,
         seed_coordinates=2000,
         torch_exact=False,
-        heavy=True,
     ),
+    Case("256-256-128-1 tanh", (256, 256, 128, 1), 128, exact=False, repeats=3, tanh=True),
     Case("1024-896-128-1", (1024, 896, 128, 1), 128, exact=False, repeats=3),
 )
 QUICK_CASES = (
@@ -305,7 +309,6 @@ def measure_case(
             result.methods[key] = Result(skipped=_skip_reason(key, case, torch, quick))
 
     cheap = {"sampled", "fast", "torch_fast"}
-    heavy = {"exact", "layers"} if case.heavy else set()
     repeats = {
         key: max(case.repeats, CHEAP_REPEATS) if key in cheap else case.repeats for key in runs
     }
@@ -315,15 +318,9 @@ def measure_case(
             if round_index >= repeats[key]:
                 continue
             record = result.methods[key]
-            if key in heavy:  # one run: timed, and the memory run too
-                start = time.process_time()
-                peak, outcome = traced_peak(run)
-                record.seconds.append(time.process_time() - start)
-                record.memory = peak
-            else:
-                start = time.process_time()
-                outcome = run()
-                record.seconds.append(time.process_time() - start)
+            start = time.process_time()
+            outcome = run()
+            record.seconds.append(time.process_time() - start)
             record.verdict, record.evaluations = outcome
             if not quick:
                 log(f"  {LABEL[key]:<20} {record.seconds[-1]:9.4f} s  {outcome[0]}")
@@ -335,8 +332,6 @@ def measure_case(
 
     for key, run in runs.items():
         record = result.methods[key]
-        if key in heavy:
-            continue
         if key in rss_runs:
             record.memory, _ = rss_peak(run)
         elif key == "seed":  # on 200 coordinates: its peak does not grow with them
@@ -351,10 +346,8 @@ def measure_case(
 def _skip_reason(key: str, case: Case, torch: Any | None, quick: bool) -> str:
     if key.startswith("torch") and torch is None:
         return "skipped (torch not installed)"
-    if not case.exact:
-        return "not run (--quick)" if quick else "not run (exact checks up to ~100k parameters)"
-    if key == "torch_exact":
-        return "not run (2P torch forwards: longer than T_floor)"
+    if quick and key in ("exact", "layers", "seed", "torch_exact"):
+        return "not run (--quick)"
     return "not run"
 
 
@@ -648,6 +641,8 @@ def plot(results: list[CaseResult], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    smooth = [r for r in results if r.case.tanh]
+    results = [r for r in results if not r.case.tanh]
     for key, label, style in SERIES:
         sizes, times, estimated = [], [], []
         for r in results:
@@ -663,6 +658,14 @@ def plot(results: list[CaseResult], path: Path) -> None:
         for size, value, hollow in zip(sizes, times, estimated, strict=True):
             if hollow:
                 ax.plot([size], [value], "o", markerfacecolor="white", color=line.get_color())
+    for r in smooth:
+        for key, label, marker in (
+            ("fast", "check_model fast", "*"),
+            ("torch_fast", "torch fast", "P"),
+        ):
+            value = r.time(key)
+            if value is not None:
+                ax.plot([r.size], [value], marker, markersize=10, label=f"{label}, {r.case.name}")
     ax.set_xlabel("parameters P")
     ax.set_ylabel("median CPU seconds (one thread)")
     ax.set_title("Gradient check time vs model size (hollow: scaled estimate)")

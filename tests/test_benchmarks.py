@@ -137,14 +137,40 @@ class TestBaselines:
         assert baselines.seed_loop(plain, grad) > 1e-3
         assert baselines.seed_loop(plain, grad, coordinates=5) < 1e-7  # entry 7 not checked
 
-    def test_refuses_other_architectures(self) -> None:
-        """A model that is not Linear/ReLU/.../Sigmoid is refused, not mis-measured."""
+    def test_tanh_forward_is_the_models_loss(self) -> None:
+        """With Tanh between the layers, PlainMLP.loss is still the model's loss."""
         baselines = load_baselines()
         model = lk.Sequential(
-            lk.Linear(3, 2), lk.Tanh(), lk.Linear(2, 1), lk.Sigmoid(), loss=lk.BCELoss()
+            lk.Linear(5, 4, seed=1),
+            lk.Tanh(),
+            lk.Linear(4, 1, seed=2),
+            lk.Sigmoid(),
+            loss=lk.BCELoss(),
         )
-        with pytest.raises(ValueError, match="PlainMLP"):
-            baselines.PlainMLP.of(model, np.zeros((2, 3)), np.zeros((2, 1)))
+        x = np.random.default_rng(5).standard_normal((6, 5))
+        y = np.array([[1.0], [0.0], [1.0], [1.0], [0.0], [0.0]])
+        plain = baselines.PlainMLP.of(model, x, y)
+        assert plain.activation == "tanh"
+        assert plain.loss(plain.base_params()) == pytest.approx(model.loss_value(x, y), rel=1e-13)
+
+    def test_refuses_other_architectures(self) -> None:
+        """Mixed activations, or a layer it does not know, are refused, not mis-measured."""
+        baselines = load_baselines()
+        mixed = lk.Sequential(
+            lk.Linear(3, 4),
+            lk.ReLU(),
+            lk.Linear(4, 2),
+            lk.Tanh(),
+            lk.Linear(2, 1),
+            lk.Sigmoid(),
+            loss=lk.BCELoss(),
+        )
+        dropout = lk.Sequential(
+            lk.Linear(3, 2), lk.Dropout(0.5), lk.Linear(2, 1), lk.Sigmoid(), loss=lk.BCELoss()
+        )
+        for model in (mixed, dropout):
+            with pytest.raises(ValueError, match="PlainMLP"):
+                baselines.PlainMLP.of(model, np.zeros((2, 3)), np.zeros((2, 1)))
 
     def test_torch_is_optional_and_computes_the_same_loss(self) -> None:
         """Without torch, load_torch() is None; with it, the torch loss equals the model's and
