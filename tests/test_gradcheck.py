@@ -293,6 +293,30 @@ class TestNonFinite:
         assert report.verdict != "pass"
 
 
+class TestOverflowInsideTheModel:
+    """An activation overflowing at a perturbed point is judged, not a crash."""
+
+    def test_overflow_midway_is_non_finite(self) -> None:
+        """exp() overflowing at W1 + h: W1 is inconclusive (non-finite), b2 still judged."""
+
+        class Exp(lk.layers.Activation):
+            def function(self, x: Array) -> Array:
+                return np.exp(x)
+
+            def derivative(self, x: Array, y: Array) -> Array:
+                return y
+
+        model = lk.Sequential(
+            Linear.from_arrays([[709.78]], [0.0]), Exp(), Linear.from_arrays([[1e-308]], [0.0]),
+            Sigmoid(), loss=BCELoss(),
+        )  # fmt: skip
+        with np.errstate(over="ignore"):
+            report = check_model(model, [[1.0]], [[1.0]])
+        assert report.verdict == "inconclusive"
+        assert report["W1"].reasons == {"non-finite": 1}
+        assert report["b2"].verdict == "pass"
+
+
 class TestDtypes:
     """Models of any float dtype are checked on float64 copies."""
 

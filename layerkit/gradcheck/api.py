@@ -179,7 +179,7 @@ def check_layer(
     """
     settings = make_options(**options)
     return _check_layer(
-        layer, x, noise, settings, label=layer.name if isinstance(layer, Layer) else ""
+        layer, x, noise, settings, label=f"layer {layer.name}" if isinstance(layer, Layer) else ""
     )
 
 
@@ -204,7 +204,7 @@ def _check_layer(
     refs["x"] = TensorRef(-1, "x")
     objective = ChainObjective([layer], [params], refs, inputs, [mask], head)
     report = run_check(
-        objective, options, subject=f"layer {label}", layer_of=dict.fromkeys(refs, label)
+        objective, options, subject=label, layer_of=dict.fromkeys(refs, label)
     )
     problem = _linearity_note(layer, objective.base_cache(0), options.seed)
     if problem is not None:

@@ -9,8 +9,16 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Float64Array, IntArray
-from layerkit.errors import ConfigError
-from layerkit.gradcheck.numeric import DEFAULT_STEP, REASONS, ProbeResult, Status, Tolerance, probe
+from layerkit.errors import ConfigError, NonFiniteError
+from layerkit.gradcheck.numeric import (
+    DEFAULT_STEP,
+    REASONS,
+    Evaluate,
+    ProbeResult,
+    Status,
+    Tolerance,
+    probe,
+)
 from layerkit.gradcheck.objective import Objective
 from layerkit.gradcheck.report import (
     EntryResult,
@@ -116,6 +124,24 @@ def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
     if values.get("step") is None:
         values.pop("step", None)
     return CheckOptions(**values)  # type: ignore[arg-type]
+
+
+def _nan_where_nonfinite(losses: Evaluate) -> Evaluate:
+    """``losses``, except that a perturbation whose forward overflows (a layer refuses the
+    NaN/Inf activation it is handed) gets a NaN loss, judged non-finite, instead of aborting
+    the check; the other perturbations of the batch are evaluated one by one."""
+
+    def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
+        try:
+            return losses(ids, offsets)
+        except NonFiniteError:
+            if ids.shape[0] == 1:
+                return np.array([np.nan])
+            return np.concatenate(
+                [evaluate(ids[k : k + 1], offsets[k : k + 1]) for k in range(ids.shape[0])]
+            )
+
+    return evaluate
 
 
 _VERDICT: dict[int, Verdict] = {
@@ -226,6 +252,7 @@ def _check_entries(
     base = values.reshape(-1)[indices]
     slopes = analytic.reshape(-1)[indices]
 
+    @_nan_where_nonfinite
     def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
         return objective.coordinate_losses(name, indices[ids], offsets)
 
@@ -285,6 +312,7 @@ def _check_all_entries(
     )
     slopes = np.concatenate([analytic[name].reshape(-1)[indices] for name, indices, _ in chosen])
 
+    @_nan_where_nonfinite
     def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
         return objective.entry_losses(tensor_ids[ids], flat[ids], offsets)
 
@@ -365,6 +393,7 @@ def _directions_probe(
         directions.append(direction)
         slopes[k] = sum(float(np.sum(analytic[n] * direction[n])) for n in names)
 
+    @_nan_where_nonfinite
     def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
         return np.array(
             [
