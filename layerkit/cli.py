@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import sys
 import textwrap
 import threading
@@ -603,6 +604,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("layerkit: interrupted\n")
         return 130
+    except BrokenPipeError:  # `layerkit check --json | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1  # the reader did not see the whole verdict
     return code
 
 
