@@ -308,6 +308,21 @@ def measure_case(
         if key not in result.methods:
             result.methods[key] = Result(skipped=_skip_reason(key, case, torch, quick))
 
+    def seed_few() -> tuple[str, int | None]:
+        seed_loop(plain, grad, coordinates=min(case.seed_coordinates or 200, 200))
+        return "", None
+
+    # Memory first: each method's first run on this model (torch's caching allocator would
+    # hide a later one's rise), which also keeps first-run effects out of the timed runs.
+    for key, run in runs.items():
+        record = result.methods[key]
+        if key in rss_runs:
+            record.memory, _ = rss_peak(run)
+        elif key == "seed":  # on 200 coordinates: its peak does not grow with them
+            record.memory, _ = traced_peak(seed_few)
+        else:
+            record.memory, _ = traced_peak(run)
+
     cheap = {"sampled", "fast", "torch_fast"}
     repeats = {
         key: max(case.repeats, CHEAP_REPEATS) if key in cheap else case.repeats for key in runs
@@ -325,19 +340,6 @@ def measure_case(
             if not quick:
                 log(f"  {LABEL[key]:<20} {record.seconds[-1]:9.4f} s  {outcome[0]}")
     result.forward.append(time_forward(plain))
-
-    def seed_few() -> tuple[str, int | None]:
-        seed_loop(plain, grad, coordinates=min(case.seed_coordinates or 200, 200))
-        return "", None
-
-    for key, run in runs.items():
-        record = result.methods[key]
-        if key in rss_runs:
-            record.memory, _ = rss_peak(run)
-        elif key == "seed":  # on 200 coordinates: its peak does not grow with them
-            record.memory, _ = traced_peak(seed_few)
-        else:
-            record.memory, _ = traced_peak(run)
     params = plain.base_params()
     result.forward_memory, _ = traced_peak(lambda: (str(plain.loss(params)), None))
     return result
@@ -610,10 +612,12 @@ def report(results: list[CaseResult], torch: Any | None, quick: bool) -> str:
             "### Ratios (measured side by side in the same run)\n\n" + ratios_table(results),
             "### Verdicts on the (correct) models\n\n" + verdicts_table(results),
             "### Peak extra memory (MB)\n\n"
-            "tracemalloc peak above the start of the call (numpy reports its buffers to it); "
-            "`†`: torch's buffers are invisible to tracemalloc, so its rows are the rise of the "
-            "process's resident-set high-water mark. The seed's loop is measured on 200 "
-            "coordinates (its peak does not grow with them).\n\n" + memory_table(results),
+            "tracemalloc peak above the start of the call (numpy reports its buffers to it), "
+            "measured on each method's first run on the model; `†`: torch's buffers are "
+            "invisible to tracemalloc, so its rows are the rise of the process's resident-set "
+            "high-water mark, a lower bound (torch reuses memory it already holds). The seed's "
+            "loop is measured on 200 coordinates (its peak does not grow with them).\n\n"
+            + memory_table(results),
         ]
     )
 
