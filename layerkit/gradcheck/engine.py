@@ -256,7 +256,22 @@ def _check_entries(
     def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
         return objective.coordinate_losses(name, indices[ids], offsets)
 
-    probed = probe(
+    probed = _probe_entries(objective, evaluate, slopes, base, f0, options)
+    return _tensor_result(
+        name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
+    )
+
+
+def _probe_entries(
+    objective: Objective,
+    evaluate: Evaluate,
+    slopes: Float64Array,
+    base: Float64Array,
+    f0: float,
+    options: CheckOptions,
+) -> ProbeResult:
+    """Probe entries at values ``base`` with analytic ``slopes``; steps scale with ``|base|``."""
+    return probe(
         evaluate,
         slopes,
         base,
@@ -265,9 +280,6 @@ def _check_entries(
         options.tolerance,
         loss_eps=objective.loss_eps,
         grad_eps=objective.grad_eps,
-    )
-    return _tensor_result(
-        name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
     )
 
 
@@ -316,16 +328,7 @@ def _check_all_entries(
     def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
         return objective.entry_losses(tensor_ids[ids], flat[ids], offsets)
 
-    probed = probe(
-        evaluate,
-        slopes,
-        base,
-        np.maximum(1.0, np.abs(base)),
-        f0,
-        options.tolerance,
-        loss_eps=objective.loss_eps,
-        grad_eps=objective.grad_eps,
-    )
+    probed = _probe_entries(objective, evaluate, slopes, base, f0, options)
     checked = []
     lo = 0
     for name, indices, note in chosen:
