@@ -344,12 +344,7 @@ class Sequential:
         ``noise``, ``rng`` and ``params`` as in :meth:`forward` (``params`` evaluates the model
         at other parameter values without writing them into its layers).
         """
-        self._require_loss()
-        body_out, cache = self.forward(
-            x, noise=noise, rng=rng, layers=len(self.body), params=params
-        )
-        target = self.check_targets(y, body_out.shape[0], width=body_out.shape[1])
-        value = float(self.sample_losses(body_out, target).mean())
+        value, body_out, target, cache = self._body_loss(x, y, noise, rng, params)
         _, grads = self.backward(cache, self.loss_grad(body_out, target))
         return value, grads
 
@@ -364,10 +359,23 @@ class Sequential:
     ) -> float:
         """Mean loss on ``(x, y)``; ``noise``, ``rng`` and ``params`` as in :meth:`forward`
         (with neither ``noise`` nor ``rng``, stochastic layers act as the identity)."""
+        return self._body_loss(x, y, noise, rng, params)[0]
+
+    def _body_loss(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        noise: Sequence[Array | None] | None,
+        rng: SeedLike,
+        params: Mapping[str, Array] | None,
+    ) -> tuple[float, Array, Array, SequentialCache]:
+        """Forward through the body, then the mean loss: ``(loss, body_out, targets, cache)``."""
         self._require_loss()
-        body_out, _ = self.forward(x, noise=noise, rng=rng, layers=len(self.body), params=params)
+        body_out, cache = self.forward(
+            x, noise=noise, rng=rng, layers=len(self.body), params=params
+        )
         target = self.check_targets(y, body_out.shape[0], width=body_out.shape[1])
-        return float(self.sample_losses(body_out, target).mean())
+        return float(self.sample_losses(body_out, target).mean()), body_out, target, cache
 
     def predict(self, x: ArrayLike) -> Array:
         """The model's output for ``x`` ``(m, in)`` in evaluation mode (no dropout)."""

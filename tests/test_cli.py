@@ -335,7 +335,7 @@ class TestProgress:
         """A 12k-parameter check on 512 rows is expected to be long; the seed case short."""
         small = cli.build_case(None)
         large = cli.build_case((20, 100, 100, 1), batch=512)
-        seconds = [
+        estimates = [
             cli.expected_seconds(
                 cli._check_evaluations(c.model, c.x.shape[0], "exact", 10, False),
                 c.model,
@@ -343,7 +343,7 @@ class TestProgress:
             )
             for c in (small, large)
         ]
-        assert seconds[0] < cli.PROGRESS_AFTER_SECONDS < seconds[1]
+        assert estimates[0] < cli.PROGRESS_AFTER_SECONDS < estimates[1]
 
 
 def sweep_rows(out: str) -> list[tuple[float, float, str]]:

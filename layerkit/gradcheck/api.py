@@ -203,9 +203,7 @@ def _check_layer(
     refs = {local: TensorRef(0, local) for local in params}
     refs["x"] = TensorRef(-1, "x")
     objective = ChainObjective([layer], [params], refs, inputs, [mask], head)
-    report = run_check(
-        objective, options, subject=label, layer_of=dict.fromkeys(refs, label)
-    )
+    report = run_check(objective, options, subject=label, layer_of=dict.fromkeys(refs, label))
     problem = _linearity_note(layer, objective.base_cache(0), options.seed)
     if problem is not None:
         report = attrs.evolve(report, verdict="fail", notes=(*report.notes, problem))

@@ -39,7 +39,7 @@ ROUNDOFF_FACTOR = 8.0
 SMALL_SCALE = 1.0 / 16.0
 """The stage-3 stencil's half-width, relative to the first one."""
 
-FLAT_PROBE = 1e-2
+LARGE_STEP = 1e-2
 """Relative step of the stage-4 secant that confirms a failure at a large scale."""
 
 SCALE_RATIO = 0.5
@@ -104,8 +104,6 @@ class _Stencil:
     """Central differences at half-widths ``w`` and ``2w`` for a subset of probes."""
 
     w: Float64Array
-    d1: Float64Array
-    d2: Float64Array
     richardson: Float64Array
     truncation: Float64Array
     fourth_difference: Float64Array
@@ -144,8 +142,6 @@ def _stencil(
     fourth = fm2 - 4 * fm1 + 6 * f0 - 4 * fp1 + fp2
     return _Stencil(
         w=w1,
-        d1=d1,
-        d2=d2,
         richardson=richardson,
         truncation=np.abs(richardson - d1),
         fourth_difference=fourth,
@@ -279,7 +275,7 @@ def probe(
     suspects = verdict == Status.FAIL
     if np.any(suspects):
         sus_ids = ids[suspects]
-        far = FLAT_PROBE * scale[sus_ids]
+        far = LARGE_STEP * scale[sus_ids]
         plus_far, minus_far = _offsets(base[sus_ids], far), _offsets(base[sus_ids], -far)
         far_values = evaluate(np.tile(sus_ids, 2), np.concatenate([plus_far, minus_far]))
         evaluations += 2 * sus_ids.size
@@ -297,8 +293,6 @@ def probe(
 def _subset(stencil: _Stencil, keep: BoolArray) -> _Stencil:
     return _Stencil(
         w=stencil.w[keep],
-        d1=stencil.d1[keep],
-        d2=stencil.d2[keep],
         richardson=stencil.richardson[keep],
         truncation=stencil.truncation[keep],
         fourth_difference=stencil.fourth_difference[keep],

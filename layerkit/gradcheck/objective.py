@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import attrs
 import numpy as np
@@ -144,6 +145,11 @@ def _user_error(function: str, exc: Exception, where: str) -> UserCodeError:
     return UserCodeError(msg)
 
 
+def _moved_entry(name: str, index: int, offset: float) -> str:
+    """Where a perturbed evaluation was, for an error message."""
+    return f"params['{name}'] flat entry {index} moved by {offset:+.3g}"
+
+
 class FunctionObjective(Objective):
     """``loss_fn(params) -> float`` and ``grad_fn(params) -> {name: array}`` over named arrays.
 
@@ -175,14 +181,15 @@ class FunctionObjective(Objective):
         self._grad_fn = grad_fn
         self._scratch = {name: v.copy() for name, v in self.values.items()}
 
-    def _call(self, point: dict[str, Float64Array], where: str) -> float:
+    def _call(self, point: dict[str, Float64Array], where: Callable[[], str]) -> float:
+        """The user's loss at ``point``; ``where()`` describes the point, for errors only."""
         self.evaluations += 1
         try:
             returned = self._loss_fn(point)
         except LayerkitError:
             raise
         except Exception as exc:
-            raise _user_error("loss_fn", exc, f"call {self.evaluations}, {where}") from exc
+            raise _user_error("loss_fn", exc, f"call {self.evaluations}, {where()}") from exc
         value, eps = as_loss_value(returned, owner="loss_fn")
         self.loss_eps = max(self.loss_eps, eps)
         return value
@@ -190,7 +197,7 @@ class FunctionObjective(Objective):
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         for name in self.names:
             self._scratch[name][...] = point[name]
-        return self._call(self._scratch, "at the checked point or along a direction")
+        return self._call(self._scratch, lambda: "at the checked point or along a direction")
 
     def coordinate_losses(
         self, name: str, flat_indices: IntArray, offsets: Float64Array
@@ -203,8 +210,9 @@ class FunctionObjective(Objective):
             old = flat[index]
             flat[index] = old + offset
             try:
-                where = f"params['{name}'] flat entry {int(index)} moved by {float(offset):+.3g}"
-                result[k] = self._call(self._scratch, where)
+                result[k] = self._call(
+                    self._scratch, partial(_moved_entry, name, int(index), float(offset))
+                )
             finally:
                 flat[index] = old
         return result
