@@ -180,7 +180,9 @@ class TestChecksLeaveArraysBitwise:
         assert fingerprint(params) == before
 
     def test_function_whose_loss_writes_its_argument(self) -> None:
-        """A loss_fn that writes into the arrays it is given cannot reach the caller's."""
+        """A loss_fn that writes into the arrays it is given gets a UserCodeError naming
+        loss_fn (its arrays are read-only, so it cannot corrupt later evaluations), and the
+        caller's arrays are unchanged."""
         params = {"a": np.array([0.5, -1.5, 2.0])}
         before = fingerprint(params)
 
@@ -189,7 +191,8 @@ class TestChecksLeaveArraysBitwise:
             p["a"][...] = 99.0
             return value
 
-        check_function(loss, lambda p: {"a": 2 * p["a"]}, params)
+        with pytest.raises(lk.errors.UserCodeError, match="loss_fn wrote into its argument"):
+            check_function(loss, lambda p: {"a": 2 * p["a"]}, params)
         assert fingerprint(params) == before
 
     @pytest.mark.parametrize("n", [1, 2, 3, -1])

@@ -137,6 +137,7 @@ def _projection(shape: tuple[int, ...], seed: int) -> Float64Array:
     return np.random.default_rng(seed).standard_normal(shape)
 
 
+@np.errstate(invalid="ignore", over="ignore")  # a NaN/Inf gap is judged below
 def _linearity_note(layer: Layer, cache: Cache, seed: int) -> str | None:
     """Check ``backward`` is linear in ``grad_out``; describe the violation, if any."""
     rng = np.random.default_rng(seed + 1)

@@ -10,10 +10,12 @@ import numpy as np
 
 from layerkit._typing import Float64Array, IntArray
 from layerkit.errors import ConfigError, NonFiniteError
+from layerkit.gradcheck import noise as loss_noise
 from layerkit.gradcheck.numeric import (
     DEFAULT_STEP,
     REASONS,
     Evaluate,
+    Noise,
     ProbeResult,
     Status,
     Tolerance,
@@ -110,6 +112,7 @@ class CheckKwargs(TypedDict, total=False):
     atol: float
     step: float | None
     safety: float
+    worst: int
 
 
 def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
@@ -126,19 +129,31 @@ def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
     return CheckOptions(**values)  # type: ignore[arg-type]
 
 
+SALT = 0x6C6B_6772_6164
+"""Mixed into every seed the checker draws from (projections, directions, samples), so that
+``seed=0`` never reproduces data the user drew from ``default_rng(0)``."""
+
+
+def checker_rng(seed: int) -> np.random.Generator:
+    """The checker's own random stream for ``seed``, salted away from the user's."""
+    return np.random.default_rng([SALT, seed])
+
+
 def _nan_where_nonfinite(losses: Evaluate) -> Evaluate:
     """``losses``, except that a perturbation whose forward overflows (a layer refuses the
     NaN/Inf activation it is handed) gets a NaN loss, judged non-finite, instead of aborting
     the check; the other perturbations of the batch are evaluated one by one."""
 
-    def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
+    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         try:
             return losses(ids, offsets)
         except NonFiniteError:
             if ids.shape[0] == 1:
-                return np.array([np.nan])
-            return np.concatenate(
-                [evaluate(ids[k : k + 1], offsets[k : k + 1]) for k in range(ids.shape[0])]
+                return np.array([np.nan]), np.array([np.inf])
+            parts = [evaluate(ids[k : k + 1], offsets[k : k + 1]) for k in range(ids.shape[0])]
+            return (
+                np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]),
             )
 
     return evaluate
@@ -150,6 +165,7 @@ _VERDICT: dict[int, Verdict] = {
     Status.KINK: "inconclusive",
     Status.NOISY: "inconclusive",
     Status.NONFINITE: "inconclusive",
+    Status.UNRESOLVED: "inconclusive",
 }
 
 
@@ -167,9 +183,15 @@ _REASON_OF: dict[int, str] = {int(status): reason for status, reason in REASONS.
 """Reasons by plain status code (enum lookups are slow in per-entry loops)."""
 
 
-def _entry_reason(status: int, numeric: float) -> str | None:
-    """Why an entry is not a pass: kink/noisy/non-finite, or, for a failure whose numeric
-    slope is exactly 0 (the loss did not move at any step), that the loss ignores it."""
+BAD_BACKWARD = "backward returned NaN/Inf where the loss is smooth"
+"""The reason of a failure whose analytic slope is NaN/Inf while the numeric one is resolved."""
+
+
+def _entry_reason(status: int, analytic: float, numeric: float) -> str | None:
+    """Why an entry is not a pass: kink/noisy/non-finite/unresolved; for a failure, a NaN/Inf
+    analytic slope, or a numeric slope of exactly 0 (the loss did not move at any step)."""
+    if status == _FAIL and not np.isfinite(analytic):
+        return BAD_BACKWARD
     if status == _FAIL and numeric == 0.0:
         return "loss ignores entry"
     return _REASON_OF.get(status)
@@ -212,7 +234,9 @@ def _tensor_result(
             numeric_error=float(probed.error[k]),
             allowed=float(probed.allowed[k]),
             verdict=_VERDICT[int(status[k])],
-            reason=_entry_reason(int(status[k]), float(probed.numeric[k])),
+            reason=_entry_reason(int(status[k]), float(analytic[k]), float(probed.numeric[k])),
+            step=float(probed.step[k]),
+            noise=probed.noise,
         )
         for k, index in zip(order, _entry_indices(indices[order], shape), strict=True)
     )
@@ -221,6 +245,8 @@ def _tensor_result(
     n_inconclusive = int(counts[_KINK:].sum())
     reasons = {reason: int(counts[code]) for code, reason in _REASON_OF.items() if counts[code]}
     verdict: Verdict = "fail" if n_fail else ("inconclusive" if n_inconclusive else "pass")
+    if indices.shape[0] == 0:  # nothing was measured: no claim either way
+        verdict, reasons = "inconclusive", {EMPTY: 1}
     result = TensorResult(
         name=name,
         shape=shape,
@@ -238,12 +264,17 @@ def _tensor_result(
     return _Checked(result, analytic, probed.numeric)
 
 
+EMPTY = "no entries"
+"""The reason of a tensor with 0 entries checked: an empty check is not a pass."""
+
+
 def _check_entries(
     objective: Objective,
     name: str,
     indices: IntArray,
     analytic: Float64Array,
     f0: float,
+    noise: Noise,
     options: CheckOptions,
     layer: str | None,
     note: str,
@@ -253,13 +284,20 @@ def _check_entries(
     slopes = analytic.reshape(-1)[indices]
 
     @_nan_where_nonfinite
-    def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
+    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         return objective.coordinate_losses(name, indices[ids], offsets)
 
-    probed = _probe_entries(objective, evaluate, slopes, base, f0, options)
+    gscale = np.full(slopes.shape[0], gradient_scale(analytic))
+    probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
     return _tensor_result(
         name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
     )
+
+
+def gradient_scale(analytic: Float64Array) -> float:
+    """A tensor's gradient scale: its largest finite analytic slope in magnitude (0 if none)."""
+    finite = np.abs(analytic[np.isfinite(analytic)])
+    return float(np.max(finite, initial=0.0))
 
 
 def _probe_entries(
@@ -267,7 +305,9 @@ def _probe_entries(
     evaluate: Evaluate,
     slopes: Float64Array,
     base: Float64Array,
+    gscale: Float64Array,
     f0: float,
+    noise: Noise,
     options: CheckOptions,
 ) -> ProbeResult:
     """Probe entries at values ``base`` with analytic ``slopes``; steps scale with ``|base|``."""
@@ -278,26 +318,9 @@ def _probe_entries(
         np.maximum(1.0, np.abs(base)),
         f0,
         options.tolerance,
-        loss_eps=objective.loss_eps,
+        noise,
+        gradient_scale=gscale,
         grad_eps=objective.grad_eps,
-    )
-
-
-def _probe_slice(probed: ProbeResult, lo: int, hi: int) -> ProbeResult:
-    """The probes ``lo:hi`` of ``probed`` (``evaluations``: those they cost)."""
-    stage = probed.stage[lo:hi]
-    evaluations = 2 * (hi - lo) + int(
-        2 * np.count_nonzero(stage >= 2)
-        + 4 * np.count_nonzero(stage >= 3)
-        + 2 * np.count_nonzero(stage == 4)
-    )
-    return ProbeResult(
-        numeric=probed.numeric[lo:hi],
-        error=probed.error[lo:hi],
-        allowed=probed.allowed[lo:hi],
-        status=probed.status[lo:hi],
-        stage=stage,
-        evaluations=evaluations,
     )
 
 
@@ -306,6 +329,7 @@ def _check_all_entries(
     chosen: list[tuple[str, IntArray, str]],
     analytic: Mapping[str, Float64Array],
     f0: float,
+    noise: Noise,
     options: CheckOptions,
     layers: Mapping[str, str],
 ) -> list[_Checked]:
@@ -323,12 +347,15 @@ def _check_all_entries(
         [objective.values[name].reshape(-1)[indices] for name, indices, _ in chosen]
     )
     slopes = np.concatenate([analytic[name].reshape(-1)[indices] for name, indices, _ in chosen])
+    gscale = np.concatenate(
+        [np.full(indices.shape[0], gradient_scale(analytic[name])) for name, indices, _ in chosen]
+    )
 
     @_nan_where_nonfinite
-    def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
+    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         return objective.entry_losses(tensor_ids[ids], flat[ids], offsets)
 
-    probed = _probe_entries(objective, evaluate, slopes, base, f0, options)
+    probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
     checked = []
     lo = 0
     for name, indices, note in chosen:
@@ -339,7 +366,7 @@ def _check_all_entries(
                 objective.values[name].shape,
                 indices,
                 slopes[lo:hi],
-                _probe_slice(probed, lo, hi),
+                probed.subset(lo, hi),
                 layer=layers.get(name),
                 worst=options.worst,
                 note=note,
@@ -370,53 +397,127 @@ def _difference(checked: list[_Checked]) -> float:
 _SIGNS = np.array([-1.0, 1.0])
 
 
+def _random_direction(
+    objective: Objective, names: tuple[str, ...], rng: np.random.Generator
+) -> dict[str, Float64Array]:
+    """Random signs times ``max(1, |theta|)`` over the tensors ``names``, zero elsewhere."""
+    direction: dict[str, Float64Array] = {}
+    for name in objective.names:
+        values = objective.values[name]
+        if name in names:
+            signs = np.asarray(_SIGNS[rng.integers(0, 2, size=values.shape)])
+            direction[name] = np.multiply(signs, np.maximum(np.abs(values), 1.0), out=signs)
+        else:
+            direction[name] = np.zeros_like(values)
+    return direction
+
+
+def _slope_along(
+    analytic: Mapping[str, Float64Array], direction: Mapping[str, Float64Array]
+) -> float:
+    """The analytic directional derivative ``sum(g * d)``."""
+    return sum(float(np.sum(analytic[n] * direction[n])) for n in direction if np.any(direction[n]))
+
+
+MIN_SPACING = 1e-10
+"""Smallest relative spacing of a noise line or first directional step."""
+
+
+def _spacing(slope: float, sigma: float, options: CheckOptions) -> float:
+    """A first step along a direction of analytic slope ``slope``: the loss must move by many
+    times its noise ``sigma`` for the slope to be resolved at ``rtol``, and no more, so that
+    the step stays small (inside kinks, away from curvature)."""
+    resolution = options.rtol * abs(slope) + options.atol
+    if not resolution > 0 or not np.isfinite(resolution):
+        return options.step
+    wanted = 4 * options.safety * sigma / resolution
+    if not np.isfinite(wanted) or wanted <= 0:
+        return options.step
+    return float(np.clip(wanted, MIN_SPACING, options.step))
+
+
+def measure_noise(
+    objective: Objective,
+    evaluate: Evaluate,
+    direction_id: int,
+    slope: float,
+    f0: float,
+    options: CheckOptions,
+    *,
+    points: int,
+    spacing: float | None = None,
+) -> tuple[Noise, float]:
+    """The loss's noise along probe ``direction_id`` of ``evaluate``, from ``spacing`` (by
+    default the probe's own first step, so that its points serve both); and the spacing used."""
+    floor = objective.loss_eps * abs(f0)
+    if spacing is None:
+        spacing = _spacing(slope, floor, options)
+    used = [spacing]
+
+    def along(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
+        used.append(float(np.min(np.abs(offsets))))
+        return evaluate(np.full(offsets.shape[0], direction_id, dtype=np.intp), offsets)
+
+    sigma, how = loss_noise.measure(along, f0, spacing, floor, points=points)
+    relative = sigma / abs(f0) if f0 != 0 and np.isfinite(f0) else 0.0
+    return Noise(sigma=sigma, relative=relative, source=how), used[-1]
+
+
+def _directions_evaluate(
+    objective: Objective, directions: list[dict[str, Float64Array]]
+) -> Evaluate:
+    """Losses along ``directions``, each ``(direction, offset)`` evaluated once (memoised:
+    the noise line and the probe share their points)."""
+    memo: dict[tuple[int, float], tuple[float, float]] = {}
+
+    @_nan_where_nonfinite
+    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
+        keys = [(int(i), float(t)) for i, t in zip(ids, offsets, strict=True)]
+        for key in dict.fromkeys(k for k in keys if k not in memo):
+            loss, margin = objective.direction_losses(directions[key[0]], np.array([key[1]]))
+            memo[key] = (float(loss[0]), float(margin[0]))
+        return (
+            np.array([memo[k][0] for k in keys]),
+            np.array([memo[k][1] for k in keys]),
+        )
+
+    return evaluate
+
+
 def _directions_probe(
     objective: Objective,
     names: tuple[str, ...],
     analytic: Mapping[str, Float64Array],
     f0: float,
+    noise: Noise | None,
     options: CheckOptions,
     rng: np.random.Generator,
-) -> tuple[ProbeResult, Float64Array]:
-    """Probe ``options.directions`` random directions over the tensors ``names``."""
-    directions: list[dict[str, Float64Array]] = []
-    slopes = np.empty(options.directions)
-    scales = {name: np.maximum(np.abs(objective.values[name]), 1.0) for name in names}
-    for k in range(options.directions):
-        direction: dict[str, Float64Array] = {}
-        for name in objective.names:
-            values = objective.values[name]
-            if name in names:
-                # rng.choice(SIGNS, size) draws exactly these integers; indexing directly
-                # skips its overhead (same stream, same signs).
-                signs = _SIGNS[rng.integers(0, 2, size=values.shape)]
-                direction[name] = np.multiply(signs, scales[name], out=signs)
-            else:
-                direction[name] = np.zeros_like(values)
-        directions.append(direction)
-        slopes[k] = sum(float(np.sum(analytic[n] * direction[n])) for n in names)
-
-    @_nan_where_nonfinite
-    def evaluate(ids: IntArray, offsets: Float64Array) -> Float64Array:
-        return np.array(
-            [
-                objective.direction_losses(directions[int(i)], np.array([t]))[0]
-                for i, t in zip(ids, offsets, strict=True)
-            ]
-        )
-
-    zeros = np.zeros(options.directions)
+) -> tuple[ProbeResult, Noise]:
+    """Probe ``options.directions`` random directions over the tensors ``names``; without a
+    ``noise``, measure it first along the first direction (whose points the probe reuses)."""
+    directions = [_random_direction(objective, names, rng) for _ in range(options.directions)]
+    slopes = np.array([_slope_along(analytic, d) for d in directions])
+    evaluate = _directions_evaluate(objective, directions)
+    if noise is None and not np.isfinite(f0):
+        noise = Noise(sigma=float("nan"), source="not measured: the loss is not finite")
+    spacing0 = None
+    if noise is None:  # measured on direction 0's own stencil (+-w, +-2w): no extra cost
+        noise, spacing0 = measure_noise(objective, evaluate, 0, slopes[0], f0, options, points=2)
+    first = np.array([_spacing(slope, noise.sigma, options) for slope in slopes])
+    if spacing0 is not None:
+        first[0] = spacing0
     probed = probe(
         evaluate,
         slopes,
-        zeros,
+        np.zeros(options.directions),
         np.ones(options.directions),
         f0,
         options.tolerance,
-        loss_eps=objective.loss_eps,
+        noise,
+        first=first,
         grad_eps=objective.grad_eps,
     )
-    return probed, slopes
+    return probed, noise
 
 
 def _joint_result(
@@ -445,6 +546,59 @@ def _joint_result(
     )
 
 
+NOISE_LINE_ULPS = 1e4
+"""The noise line's spacing moves the loss by about this many ulps per step: enough to see
+it move, small enough that curvature stays below the noise and kinks are rarely crossed."""
+
+NOISE_SPACING = 1e-8
+"""The noise line's first relative spacing when the analytic slope along it is 0."""
+
+
+def _noise_of(
+    objective: Objective,
+    analytic: Mapping[str, Float64Array],
+    f0: float,
+    options: CheckOptions,
+    rng: np.random.Generator,
+) -> Noise:
+    """The loss's noise, measured along one random direction over every tensor (a tensor
+    whose slopes would move the loss faster than ``|f0|`` per unit step is scaled down, so
+    that no single tensor's curvature drowns the noise)."""
+    if not np.isfinite(f0):
+        return Noise(sigma=float("nan"), source="not measured: the loss is not finite")
+    direction = _random_direction(objective, objective.names, rng)
+    for name, part in direction.items():  # no tensor may move the loss much faster than |f0|
+        speed = gradient_scale(analytic[name]) * float(np.max(np.abs(part), initial=0.0))
+        if speed > abs(f0) > 0:
+            part *= abs(f0) / speed
+    evaluate = _directions_evaluate(objective, [direction])
+    slope = abs(_slope_along(analytic, direction))
+    moves = NOISE_LINE_ULPS * objective.loss_eps * abs(f0) / slope if slope > 0 else 0.0
+    spacing = float(np.clip(moves, MIN_SPACING, options.step)) if moves > 0 else NOISE_SPACING
+    noise, _ = measure_noise(objective, evaluate, 0, slope, f0, options, points=3, spacing=spacing)
+    return noise
+
+
+def _unresolved_note(checked: list[_Checked], noise: Noise, options: CheckOptions) -> str | None:
+    """What the numbers were, and what to do, when some entries could not be resolved."""
+    count = sum(c.result.reasons.get("unresolved", 0) for c in checked)
+    if not count:
+        return None
+    reached = [
+        options.safety * e.numeric_error / max(abs(e.analytic), abs(e.numeric), 1e-300)
+        for c in checked
+        for e in c.result.worst
+        if e.reason == "unresolved"
+    ]
+    best = f"; best relative error reachable about {min(reached):.1e}" if reached else ""
+    return (
+        f"{count} entr{'y' if count == 1 else 'ies'} unresolved: the loss's noise "
+        f"({noise.sigma:.2e}, {noise.source}) is too large for the gradient there at any step "
+        f"(rtol {options.rtol:g}{best}). Return the loss in float64, drop constant offsets "
+        "from it, scale or centre the inputs, or pass a larger rtol/atol."
+    )
+
+
 def run_check(
     objective: Objective,
     options: CheckOptions,
@@ -456,7 +610,7 @@ def run_check(
     layers = dict(layer_of or {})
     f0 = objective.base_loss()
     analytic = objective.analytic()
-    rng = np.random.default_rng(options.seed)
+    rng = checker_rng(options.seed)
     checked: list[_Checked] = []
     results: list[TensorResult] = []
     notes: list[str] = []
@@ -470,18 +624,29 @@ def run_check(
                 indices = _sample(size, options.samples, rng)
                 note = f"{indices.shape[0]} seeded entries"
             chosen.append((name, indices, note))
+        noise = _noise_of(objective, analytic, f0, options, rng)
         if objective.merges_tensors:
-            checked = _check_all_entries(objective, chosen, analytic, f0, options, layers)
+            checked = _check_all_entries(objective, chosen, analytic, f0, noise, options, layers)
         else:
             checked = [
                 _check_entries(
-                    objective, name, indices, analytic[name], f0, options, layers.get(name), note
+                    objective,
+                    name,
+                    indices,
+                    analytic[name],
+                    f0,
+                    noise,
+                    options,
+                    layers.get(name),
+                    note,
                 )
                 for name, indices, note in chosen
             ]
         results = [entry.result for entry in checked]
     else:
-        joint, _ = _directions_probe(objective, objective.names, analytic, f0, options, rng)
+        joint, noise = _directions_probe(
+            objective, objective.names, analytic, f0, None, options, rng
+        )
         k = options.directions
         if not np.any(joint.status == Status.FAIL):
             note = f"judged jointly by {k} random direction(s)"
@@ -495,7 +660,7 @@ def run_check(
                 "direction(s) over all parameters fail; localised per tensor"
             )
             for name in objective.names:
-                alone, _ = _directions_probe(objective, (name,), analytic, f0, options, rng)
+                alone, _ = _directions_probe(objective, (name,), analytic, f0, noise, options, rng)
                 if np.any(alone.status == Status.FAIL):
                     indices = _sample(objective.values[name].size, options.samples, rng)
                     note = f"its directions fail; {indices.shape[0]} seeded entries checked"
@@ -505,6 +670,7 @@ def run_check(
                         indices,
                         analytic[name],
                         f0,
+                        noise,
                         options,
                         layers.get(name),
                         note,
@@ -529,6 +695,9 @@ def run_check(
         difference = _difference(checked)
     if not np.isfinite(f0):
         notes.append(f"the loss itself is {f0!r} at the point")
+    unresolved = _unresolved_note(checked, noise, options)
+    if unresolved is not None:
+        notes.append(unresolved)
     return GradCheckReport(
         verdict=verdict,
         tensors=tuple(results),
@@ -541,4 +710,6 @@ def run_check(
         loss=f0,
         subject=subject,
         notes=tuple(notes),
+        noise=noise.sigma,
+        noise_source=noise.source,
     )

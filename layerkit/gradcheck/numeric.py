@@ -1,21 +1,34 @@
-"""Numeric differentiation along probes, with error estimates and per-probe verdicts.
+"""Numeric differentiation along probes, with measured error bounds and per-probe verdicts.
 
 A *probe* is a 1-D slice ``phi(t) = f(theta + t * direction)`` of the loss: one coordinate of a
 tensor, or a random direction over all parameters. For each probe we know the analytic slope
-``g = phi'(0)`` and judge it against numeric slopes, escalating only where needed:
+``g = phi'(0)``, the loss's measured noise ``sigma`` (see :mod:`layerkit.gradcheck.noise`) and
+a *gradient scale* (the largest analytic slope of the probe's tensor). Two numbers decide:
 
-1. Central difference at half-width ``w = step * scale``. Agreement within the tolerance plus
-   the round-off bound passes at once (2 evaluations: the common case on correct code).
-2. The same at ``2w``; Richardson extrapolation ``R`` and its error estimate ``|R - D(w)|``;
-   the five-point fourth difference ``d4`` tests smoothness (a kink or noise makes it large).
-   Smooth and agreeing within ``tol + safety * error`` passes.
-3. The same at the small scale ``w / 16``. Comparing the two scales tells a kink (its ``d4/w``
-   does not shrink with the step) from noise (grows like ``1/w``) from a bug (a smooth, stable
-   numeric slope that disagrees). A loss that is bitwise flat over every stencil is probed at
-   ``1e-2 * scale``: still flat means the loss ignores the entry (fail), else it is too
-   quantized to differentiate here (noisy).
+- the **tolerance** ``tol = atol + rtol * max(|g|, |n|) + c * eps_g * scale``: how far the
+  analytic slope may stray from the truth (the last term is the analytic gradient's own
+  round-off, which matters for float32 backwards);
+- the numeric slope ``n`` with its **error bound** ``E`` (truncation, measured by Richardson
+  extrapolation, plus noise ``sigma / w`` at half-width ``w``).
 
-A probe never passes unless its numbers are finite.
+A probe **passes** only when ``|g - n| <= tol + safety * E`` *and* the bound resolves the
+gradient: ``safety * E <= max(tol, rtol * scale)``. It **fails** when ``|g - n|`` exceeds
+``tol + safety * E`` on a smooth, finite stencil that crosses no reported kink. Otherwise the
+step is adapted and the probe tried again:
+
+1. Central difference at ``w`` (2 evaluations; the common case on correct code ends here). The
+   first ``w`` is ``step * max(1, |theta|)``, enlarged when the measured noise needs it.
+2. ``+-2w`` added: Richardson ``R``, its truncation ``|R - D(w)|``, the fourth difference for
+   smoothness.
+3. Then, per probe, a new ``w``: smaller where truncation or roughness dominates, or where a
+   perturbed evaluation crossed a kink reported by a layer (the step is cut to stay on one
+   side), or where the loss is NaN/Inf (a domain boundary); larger where noise dominates.
+4. When no step resolves the probe: ``unresolved`` (the numbers cannot tell), ``kink``,
+   ``noisy`` or ``non-finite``. A suspected failure is confirmed by a secant at
+   ``1e-2 * scale``: a loss with a quantized term (naive BCE on a saturated sigmoid) is
+   ``noisy`` there, not a failure.
+
+A probe never passes unless its numbers are finite, resolved and on one side of every kink.
 """
 
 from __future__ import annotations
@@ -26,32 +39,50 @@ from enum import IntEnum
 import attrs
 import numpy as np
 
-from layerkit._typing import BoolArray, Float64Array, Int8Array, IntArray
+from layerkit._typing import Float64Array, Int8Array, IntArray
 
 EPS64 = float(np.finfo(np.float64).eps)
 DEFAULT_STEP = EPS64 ** (1.0 / 3.0)
 """Relative step ``eps^(1/3)`` (about 6.06e-6): balances truncation and round-off for a
 central difference."""
 
-ROUNDOFF_FACTOR = 8.0
-"""Loss round-off assumed: ``ROUNDOFF_FACTOR * eps * |f|`` (a few ulps of the loss)."""
+GRAD_ROUNDOFF = 64.0
+"""The analytic gradient's round-off allowance: ``GRAD_ROUNDOFF * eps_g * scale``, with
+``eps_g`` the gradient's machine epsilon and ``scale`` its tensor's largest slope. For a
+float32 backward that is about 7.6e-6 of the tensor's gradient scale: float32 sums over a
+batch of a few thousand rows stay inside it, even for entries whose terms cancel."""
 
-SMALL_SCALE = 1.0 / 16.0
-"""The stage-3 stencil's half-width, relative to the first one."""
+ROUGHNESS = 16.0
+"""A stencil is smooth when its fourth difference is at most this many noise levels."""
+
+SHRINK = 1.0 / 16.0
+"""How much a rough stencil's step shrinks per retry."""
+
+MAX_ROUNDS = 6
+"""Adaptive rounds after the first central difference."""
 
 LARGE_STEP = 1e-2
-"""Relative step of the stage-4 secant that confirms a failure at a large scale."""
+"""Relative step of the secant that confirms a failure at a large scale; also the largest
+relative first step the noise may ask for."""
+
+MAX_STEP = 1e2
+"""Largest relative half-width a noise-dominated probe may grow to."""
+
+MIN_STEP = 1e-13
+"""Smallest relative half-width a probe may shrink to before it is given up."""
 
 SCALE_RATIO = 0.5
-"""Stage 4: analytic this much closer to the large-step secant than the small-step estimate
-is turns a failure into ``noisy``."""
+"""Analytic this much closer to the large-step secant than the small-step estimate turns a
+failure into ``noisy``."""
 
 NOISE_RATIO = 4.0
-"""Stage 3: non-smoothness growing by more than this when the step shrinks 16x means noise."""
+"""Roughness growing by more than this when the step shrinks 16x means noise, not a kink."""
 
-Evaluate = Callable[[IntArray, Float64Array], Float64Array]
-"""``evaluate(probe_ids, offsets) -> losses``: the loss with probe ``probe_ids[k]`` moved by
-``offsets[k]``, for each ``k``."""
+Evaluate = Callable[[IntArray, Float64Array], tuple[Float64Array, Float64Array]]
+"""``evaluate(probe_ids, offsets) -> (losses, margins)``: the loss with probe ``probe_ids[k]``
+moved by ``offsets[k]``, for each ``k``, and how far that move stayed from every reported kink
+(``margins[k] > 1``: on the same side of each; ``0``: an input sat on a kink; ``inf``: no kink
+reported)."""
 
 
 class Status(IntEnum):
@@ -62,19 +93,21 @@ class Status(IntEnum):
     KINK = 2
     NOISY = 3
     NONFINITE = 4
+    UNRESOLVED = 5
 
 
 REASONS: dict[Status, str] = {
     Status.KINK: "kink",
     Status.NOISY: "noisy",
     Status.NONFINITE: "non-finite",
+    Status.UNRESOLVED: "unresolved",
 }
 
 
 @attrs.frozen(eq=False)
 class Tolerance:
     """How close analytic and numeric slopes must be: ``atol + rtol * max(|g|, |n|)``, plus
-    ``safety`` times the numeric error estimate."""
+    ``safety`` times the numeric error bound; ``step`` the first relative half-width."""
 
     rtol: float = 1e-7
     atol: float = 0.0
@@ -83,31 +116,51 @@ class Tolerance:
 
 
 @attrs.frozen(eq=False)
+class Noise:
+    """The loss's measured noise: ``sigma`` at the point, ``relative`` to ``|f0|`` (used for
+    evaluations where ``|f|`` is larger), and how it was obtained (``source``)."""
+
+    sigma: float
+    relative: float = 0.0
+    source: str = "measured"
+
+    def at(self, values: Float64Array) -> Float64Array:
+        """Noise level over the evaluated ``values`` ``(p, n)`` -> ``(n,)``."""
+        biggest = np.max(np.abs(np.nan_to_num(values, posinf=0.0, neginf=0.0)), axis=0)
+        return np.asarray(np.maximum(self.sigma, self.relative * biggest), dtype=np.float64)
+
+
+@attrs.frozen(eq=False)
 class ProbeResult:
     """Per-probe outcome, arrays of shape ``(n,)``.
 
-    **Fields:** ``numeric`` best numeric slope; ``error`` its estimated error; ``allowed`` the
-    largest ``|analytic - numeric|`` that passes; ``status`` a :class:`Status` per probe;
-    ``stage`` the stage that decided (1, 2, 3 or 4 for the flat probe); ``evaluations``.
+    **Fields:** ``numeric`` best numeric slope; ``error`` its error bound; ``allowed`` the
+    largest ``|analytic - numeric|`` that passes; ``step`` the last half-width used
+    (absolute); ``status`` a :class:`Status` per probe; ``rounds`` how many rounds each took;
+    ``evaluations``; ``noise`` the loss noise used.
     """
 
     numeric: Float64Array
     error: Float64Array
     allowed: Float64Array
+    step: Float64Array
     status: Int8Array
-    stage: Int8Array
+    rounds: Int8Array
     evaluations: int
+    noise: float
 
-
-@attrs.frozen(eq=False)
-class _Stencil:
-    """Central differences at half-widths ``w`` and ``2w`` for a subset of probes."""
-
-    w: Float64Array
-    richardson: Float64Array
-    truncation: Float64Array
-    fourth_difference: Float64Array
-    values: Float64Array  # (4, n): f(+w), f(-w), f(+2w), f(-2w)
+    def subset(self, lo: int, hi: int) -> ProbeResult:
+        """Probes ``lo:hi`` (``evaluations`` is that of the whole probe run)."""
+        return ProbeResult(
+            numeric=self.numeric[lo:hi],
+            error=self.error[lo:hi],
+            allowed=self.allowed[lo:hi],
+            step=self.step[lo:hi],
+            status=self.status[lo:hi],
+            rounds=self.rounds[lo:hi],
+            evaluations=self.evaluations,
+            noise=self.noise,
+        )
 
 
 def _offsets(base: Float64Array, h: Float64Array) -> Float64Array:
@@ -115,37 +168,105 @@ def _offsets(base: Float64Array, h: Float64Array) -> Float64Array:
     return np.asarray((base + h) - base, dtype=np.float64)
 
 
-def _stencil(
-    evaluate: Evaluate,
-    ids: IntArray,
-    base: Float64Array,
-    h: Float64Array,
-    f0: float,
-    first: tuple[Float64Array, Float64Array] | None = None,
-) -> _Stencil:
-    """Evaluate ``f`` at ``+-h`` (unless given) and ``+-2h`` for probes ``ids``."""
-    plus1, minus1 = _offsets(base, h), _offsets(base, -h)
-    plus2, minus2 = _offsets(base, 2 * h), _offsets(base, -2 * h)
-    if first is None:
-        values = evaluate(np.tile(ids, 4), np.concatenate([plus1, minus1, plus2, minus2]))
-        fp1, fm1, fp2, fm2 = np.split(values, 4)
-    else:
-        fp1, fm1 = first
-        values = evaluate(np.tile(ids, 2), np.concatenate([plus2, minus2]))
-        fp2, fm2 = np.split(values, 2)
-    w1 = (plus1 - minus1) / 2
-    w2 = (plus2 - minus2) / 2
-    d1 = (fp1 - fm1) / (2 * w1)
-    d2 = (fp2 - fm2) / (2 * w2)
-    # Richardson for D(w) = f' + c w^2 + O(w^4), with the exact half-widths taken.
-    richardson = (w2**2 * d1 - w1**2 * d2) / (w2**2 - w1**2)
-    fourth = fm2 - 4 * fm1 + 6 * f0 - 4 * fp1 + fp2
-    return _Stencil(
-        w=w1,
-        richardson=richardson,
-        truncation=np.abs(richardson - d1),
-        fourth_difference=fourth,
-        values=np.stack([fp1, fm1, fp2, fm2]),
+class _Prober:
+    """The state of one :func:`probe` run: the probes' data and the best result so far."""
+
+    def __init__(
+        self,
+        evaluate: Evaluate,
+        analytic: Float64Array,
+        base: Float64Array,
+        scale: Float64Array,
+        gradient_scale: Float64Array,
+        f0: float,
+        tolerance: Tolerance,
+        noise: Noise,
+        grad_eps: float,
+    ) -> None:
+        n = analytic.shape[0]
+        self.evaluate = evaluate
+        self.g = analytic.astype(np.float64)
+        self.bad_g = ~np.isfinite(self.g)
+        self.abs_g = np.where(self.bad_g, 0.0, np.abs(self.g))
+        self.base = base
+        self.scale = scale
+        self.f0 = f0
+        self.tolerance = tolerance
+        self.noise = noise
+        self.rtol = tolerance.rtol
+        floor = np.where(np.isfinite(gradient_scale), gradient_scale, 0.0)
+        self.grad_round = GRAD_ROUNDOFF * grad_eps * floor
+        self.floor = tolerance.rtol * floor
+        self.numeric = np.full(n, np.nan)
+        self.error = np.full(n, np.nan)
+        self.allowed = np.full(n, np.nan)
+        self.step = np.full(n, np.nan)
+        self.status = np.full(n, Status.NONFINITE, dtype=np.int8)
+        self.rounds = np.zeros(n, dtype=np.int8)
+        self.kink_limited = np.zeros(n, dtype=bool)
+        self.evaluations = 0
+
+    def tol(self, ids: IntArray, estimate: Float64Array) -> Float64Array:
+        """``atol + rtol * max(|g|, |n|) + gradient round-off`` for probes ``ids``."""
+        size = np.maximum(self.abs_g[ids], np.abs(estimate))
+        return np.asarray(self.tolerance.atol + self.rtol * size + self.grad_round[ids])
+
+    def needed(self, ids: IntArray, estimate: Float64Array) -> Float64Array:
+        """The largest ``safety * E`` that resolves probes ``ids``: ``max(tol, rtol*scale)``."""
+        return np.maximum(self.tol(ids, estimate), self.floor[ids])
+
+    def run(self, ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
+        """Evaluate ``(ids, offsets)``; losses and kink margins."""
+        self.evaluations += ids.shape[0]
+        losses, margins = self.evaluate(ids, offsets)
+        return np.asarray(losses, dtype=np.float64), np.asarray(margins, dtype=np.float64)
+
+    def record(
+        self,
+        ids: IntArray,
+        numeric: Float64Array,
+        error: Float64Array,
+        allowed: Float64Array,
+        w: Float64Array,
+    ) -> None:
+        self.numeric[ids], self.error[ids], self.allowed[ids], self.step[ids] = (
+            numeric,
+            error,
+            allowed,
+            w,
+        )
+
+    def result(self) -> ProbeResult:
+        # A probe whose step a reported kink had to cut, and that then could not be resolved,
+        # is inconclusive because of that kink.
+        self.status[(self.status == Status.UNRESOLVED) & self.kink_limited] = Status.KINK
+        return ProbeResult(
+            self.numeric,
+            self.error,
+            self.allowed,
+            self.step,
+            self.status,
+            self.rounds,
+            self.evaluations,
+            self.noise.sigma,
+        )
+
+
+def first_steps(
+    analytic: Float64Array,
+    scale: Float64Array,
+    gradient_scale: Float64Array,
+    tolerance: Tolerance,
+    noise: Noise,
+) -> Float64Array:
+    """The first half-width per probe: ``step * scale``, enlarged (up to ``LARGE_STEP *
+    scale``) until the noise error ``safety * 2 * sigma / w`` fits in half the resolution."""
+    size = np.maximum(np.abs(np.nan_to_num(analytic)), np.nan_to_num(gradient_scale))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wanted = 4 * tolerance.safety * noise.sigma / (tolerance.rtol * size + tolerance.atol)
+    wanted = np.where(np.isfinite(wanted), wanted, 0.0)
+    return np.asarray(
+        np.clip(wanted, tolerance.step * scale, np.maximum(LARGE_STEP, tolerance.step) * scale)
     )
 
 
@@ -157,144 +278,223 @@ def probe(
     scale: Float64Array,
     f0: float,
     tolerance: Tolerance,
+    noise: Noise,
     *,
-    loss_eps: float = EPS64,
+    gradient_scale: Float64Array | None = None,
+    first: Float64Array | None = None,
     grad_eps: float = EPS64,
 ) -> ProbeResult:
     """Judge ``n`` analytic slopes against numeric ones.
 
     **Arguments:** ``analytic`` ``(n,)`` slopes; ``base`` ``(n,)`` the probed values (0 for
     directions), used to round steps exactly; ``scale`` ``(n,)`` step scale per probe
-    (``max(1, |theta_i|)``); ``f0`` the loss at the point; ``loss_eps`` / ``grad_eps`` the
-    machine epsilon of the loss and of the analytic gradient.
+    (``max(1, |theta_i|)``); ``f0`` the loss at the point; ``noise`` its measured noise;
+    ``gradient_scale`` ``(n,)`` the largest analytic slope of each probe's tensor (default:
+    the probe's own); ``first`` ``(n,)`` first half-widths (default :func:`first_steps`);
+    ``grad_eps`` the machine epsilon of the analytic gradient.
 
     **Returns:** a :class:`ProbeResult`.
     """
     n = analytic.shape[0]
-    g = analytic.astype(np.float64)
-    numeric = np.full(n, np.nan)
-    error = np.full(n, np.nan)
-    allowed = np.full(n, np.nan)
-    status = np.full(n, Status.NONFINITE, dtype=np.int8)
-    stage = np.ones(n, dtype=np.int8)
-    evaluations = 0
-    rtol = max(tolerance.rtol, 8 * grad_eps)
+    if gradient_scale is None:
+        gradient_scale = np.abs(np.nan_to_num(analytic, nan=0.0, posinf=0.0, neginf=0.0))
+    state = _Prober(evaluate, analytic, base, scale, gradient_scale, f0, tolerance, noise, grad_eps)
+    if n == 0 or not np.isfinite(f0):
+        return state.result()
+    h = (
+        first
+        if first is not None
+        else first_steps(analytic, scale, gradient_scale, tolerance, noise)
+    )
 
-    def tol(ids: IntArray, estimate: Float64Array) -> Float64Array:
-        return np.asarray(tolerance.atol + rtol * np.maximum(np.abs(g[ids]), np.abs(estimate)))
-
-    def noise(values: Float64Array) -> Float64Array:
-        """Round-off of the loss over the evaluated points: ``ROUNDOFF_FACTOR * eps * |f|``."""
-        biggest = np.max(np.abs(values), axis=0, initial=abs(f0))
-        return np.asarray(ROUNDOFF_FACTOR * loss_eps * biggest)
-
-    # Stage 1: central difference at w.
+    # Round 1: central difference at w.
     ids = np.arange(n)
-    h = tolerance.step * scale
     plus, minus = _offsets(base, h), _offsets(base, -h)
-    values = evaluate(np.tile(ids, 2), np.concatenate([plus, minus]))
-    evaluations += 2 * n
+    values, margins = state.run(np.tile(ids, 2), np.concatenate([plus, minus]))
     fp, fm = np.split(values, 2)
     w = (plus - minus) / 2
     d1 = (fp - fm) / (2 * w)
-    roundoff = noise(np.stack([fp, fm])) / w
-    allowed1 = tol(ids, d1) + roundoff
-    finite = np.isfinite(g) & np.isfinite(fp) & np.isfinite(fm) & np.isfinite(f0)
-    numeric[:] = d1
-    error[:] = roundoff
-    allowed[:] = allowed1
-    passed = finite & (np.abs(g - d1) <= allowed1)
-    status[passed] = Status.PASS
-
-    # Stage 2: add 2w, Richardson, smoothness.
-    ids = np.flatnonzero(finite & ~passed)
-    if ids.size == 0:
-        return ProbeResult(numeric, error, allowed, status, stage, evaluations)
-    big = _stencil(evaluate, ids, base[ids], h[ids], f0, first=(fp[ids], fm[ids]))
-    evaluations += 2 * ids.size
-    stage[ids] = 2
-    sigma = noise(big.values)
-    err2 = big.truncation + 1.5 * sigma / big.w
-    allowed2 = tol(ids, big.richardson) + tolerance.safety * err2
-    smooth2 = np.abs(big.fourth_difference) <= 16 * sigma
-    finite2 = np.all(np.isfinite(big.values), axis=0)
-    numeric[ids], error[ids], allowed[ids] = big.richardson, err2, allowed2
-    status[ids[~finite2]] = Status.NONFINITE
-    ok2 = finite2 & smooth2 & (np.abs(g[ids] - big.richardson) <= allowed2)
-    status[ids[ok2]] = Status.PASS
-
-    # Stage 3: a 16x smaller stencil tells kinks, noise and bugs apart.
-    keep = finite2 & ~ok2
-    ids, big, sigma, err2, allowed2, smooth2 = (
-        ids[keep],
-        _subset(big, keep),
-        sigma[keep],
-        err2[keep],
-        allowed2[keep],
-        smooth2[keep],
-    )
-    if ids.size == 0:
-        return ProbeResult(numeric, error, allowed, status, stage, evaluations)
-    small = _stencil(evaluate, ids, base[ids], h[ids] * SMALL_SCALE, f0)
-    evaluations += 4 * ids.size
-    stage[ids] = 3
-    finite3 = np.all(np.isfinite(small.values), axis=0)
-    sigma_s = noise(np.concatenate([big.values, small.values]))
-    err_s = small.truncation + 1.5 * sigma_s / small.w
-    allowed_s = tol(ids, small.richardson) + tolerance.safety * err_s
-    smooth_s = np.abs(small.fourth_difference) <= 16 * sigma_s
-    agrees_small = np.abs(g[ids] - small.richardson) <= allowed_s
-    scales_agree = np.abs(small.richardson - big.richardson) <= tolerance.safety * (err2 + err_s)
-    # Noise measured at the small scale, carried to the large one.
-    measured_noise = np.abs(small.fourth_difference) / 16
-    noise_at_w = tolerance.safety * 1.5 * measured_noise / big.w
-    nu_big = np.abs(big.fourth_difference) / big.w
-    nu_small = np.abs(small.fourth_difference) / small.w
-
-    verdict = np.full(ids.size, Status.FAIL, dtype=np.int8)
-    use_small = smooth_s & (~smooth2 | ~scales_agree)
-    verdict[use_small & agrees_small] = Status.PASS
-    noisy_small = smooth2 & ~smooth_s
-    verdict[noisy_small & (np.abs(g[ids] - big.richardson) <= allowed2 + noise_at_w)] = Status.NOISY
-    # Both stencils rough: a kink or noise, unless the disagreement is far beyond what a slope
-    # jump (or noise) of the measured size could explain.
-    rough = ~smooth2 & ~smooth_s
-    explained = np.abs(g[ids] - big.richardson) <= allowed2 + tolerance.safety * nu_big
-    kind = np.where(nu_small > NOISE_RATIO * nu_big, Status.NOISY, Status.KINK)
-    verdict[rough & explained] = kind[rough & explained]
-    verdict[~finite3] = Status.NONFINITE
-    numeric[ids[use_small]] = small.richardson[use_small]
-    error[ids[use_small]] = err_s[use_small]
-    allowed[ids[use_small]] = allowed_s[use_small]
-
-    # Stage 4: a failing probe's numeric slope must hold at a much larger step too. A loss with
-    # a quantized term (naive BCE on a saturated sigmoid) is flat in that term at small steps
-    # and gives a smooth, stable, wrong slope there; at 1e-2 * scale the secant sees the term
-    # again and lands near the analytic slope. Analytic closer to that secant than the small-
-    # step estimate is means the loss is too imprecise here (noisy), not that backward is wrong.
-    suspects = verdict == Status.FAIL
-    if np.any(suspects):
-        sus_ids = ids[suspects]
-        far = LARGE_STEP * scale[sus_ids]
-        plus_far, minus_far = _offsets(base[sus_ids], far), _offsets(base[sus_ids], -far)
-        far_values = evaluate(np.tile(sus_ids, 2), np.concatenate([plus_far, minus_far]))
-        evaluations += 2 * sus_ids.size
-        fp_far, fm_far = np.split(far_values, 2)
-        secant = (fp_far - fm_far) / (plus_far - minus_far)
-        best = numeric[sus_ids]
-        nearer = np.abs(g[sus_ids] - secant) < SCALE_RATIO * np.abs(best - secant)
-        imprecise = np.isfinite(secant) & nearer
-        verdict[np.flatnonzero(suspects)[imprecise]] = Status.NOISY
-        stage[sus_ids] = 4
-    status[ids] = verdict
-    return ProbeResult(numeric, error, allowed, status, stage, evaluations)
+    sigma = noise.at(np.stack([fp, fm]))
+    err1 = sigma / w
+    tol1 = state.tol(ids, d1)
+    allowed1 = tol1 + tolerance.safety * err1
+    finite = np.isfinite(fp) & np.isfinite(fm) & ~state.bad_g
+    clear = np.min(margins.reshape(2, n), axis=0) > 1
+    state.record(ids, d1, err1, allowed1, w)
+    state.rounds[:] = 1
+    resolved = tolerance.safety * err1 <= state.needed(ids, d1)
+    passed = finite & clear & (np.abs(state.g - d1) <= allowed1) & resolved
+    state.status[passed] = Status.PASS
+    # Crossed a reported kink: restart inside it; otherwise reuse +-w and add +-2w.
+    crossed = np.flatnonzero(~passed & ~clear)
+    if crossed.size:
+        room = np.min(
+            margins.reshape(2, n)[:, crossed] * np.abs(np.stack([plus, minus]))[:, crossed], axis=0
+        )
+        state.status[crossed[room == 0]] = Status.KINK
+        inside = crossed[room > 0]
+        state.kink_limited[inside] = True
+        if inside.size:
+            _adapt(state, inside, room[room > 0] / 4, None)
+    rest = np.flatnonzero(~passed & clear)
+    if rest.size:
+        _adapt(state, rest, h[rest], (fp[rest], fm[rest], margins.reshape(2, n)[:, rest]))
+    return state.result()
 
 
-def _subset(stencil: _Stencil, keep: BoolArray) -> _Stencil:
-    return _Stencil(
-        w=stencil.w[keep],
-        richardson=stencil.richardson[keep],
-        truncation=stencil.truncation[keep],
-        fourth_difference=stencil.fourth_difference[keep],
-        values=stencil.values[:, keep],
-    )
+def _adapt(
+    state: _Prober,
+    ids: IntArray,
+    h: Float64Array,
+    known: tuple[Float64Array, Float64Array, Float64Array] | None,
+) -> None:
+    """Rounds 2..: Richardson stencils with a per-probe step until each probe is decided."""
+    tolerance = state.tolerance
+    safety = tolerance.safety
+    g = state.g
+    rough_before = np.full(ids.size, np.nan)  # |d4| / w at the previous rough round
+    for round_number in range(2, MAX_ROUNDS + 2):
+        base = state.base[ids]
+        p1, m1 = _offsets(base, h), _offsets(base, -h)
+        p2, m2 = _offsets(base, 2 * h), _offsets(base, -2 * h)
+        if known is not None:
+            fp1, fm1, first_margins = known
+            vals, margins = state.run(np.tile(ids, 2), np.concatenate([p2, m2]))
+            fp2, fm2 = np.split(vals, 2)
+            margins = np.concatenate([first_margins, margins.reshape(2, -1)])
+        else:
+            vals, margins = state.run(np.tile(ids, 4), np.concatenate([p1, m1, p2, m2]))
+            fp1, fm1, fp2, fm2 = np.split(vals, 4)
+            margins = margins.reshape(4, -1)
+        known = None
+        state.rounds[ids] = round_number
+        values = np.stack([fp1, fm1, fp2, fm2])
+        w1, w2 = (p1 - m1) / 2, (p2 - m2) / 2
+        d1 = (fp1 - fm1) / (2 * w1)
+        d2 = (fp2 - fm2) / (2 * w2)
+        # Richardson for D(w) = f' + c w^2 + O(w^4), with the exact half-widths taken.
+        richardson = (w2**2 * d1 - w1**2 * d2) / (w2**2 - w1**2)
+        sigma = state.noise.at(values)
+        noise_error = 1.5 * sigma / w1
+        error = np.abs(richardson - d1) + noise_error
+        fourth = np.abs(fm2 - 4 * fm1 + 6 * state.f0 - 4 * fp1 + fp2)
+        tol = state.tol(ids, richardson)
+        allowed = tol + safety * error
+        state.record(ids, richardson, error, allowed, w1)
+
+        finite = np.all(np.isfinite(values), axis=0)
+        offsets = np.abs(np.stack([p1, m1, p2, m2]))
+        kink_room = np.min(np.where(np.isfinite(margins), margins * offsets, np.inf), axis=0)
+        crossed = finite & (np.min(margins, axis=0) <= 1)
+        smooth = finite & ~crossed & (fourth <= ROUGHNESS * sigma)
+        bad_g = state.bad_g[ids]
+        disagrees = bad_g | (np.abs(g[ids] - richardson) > allowed)
+        resolved = safety * error <= state.needed(ids, richardson)
+        last = round_number == MAX_ROUNDS + 1
+
+        decided = np.zeros(ids.size, dtype=bool)
+        new_h = h.copy()
+        status = state.status
+
+        # On a kink (an input exactly at it moved): nothing to do but say so.
+        on_kink = crossed & (kink_room == 0)
+        status[ids[on_kink]] = Status.KINK
+        decided |= on_kink
+        # Crossed a kink at distance d: retry with 2w well inside it.
+        near_kink = crossed & ~on_kink
+        new_h[near_kink] = kink_room[near_kink] / 4
+        state.kink_limited[ids[near_kink]] = True
+
+        # Smooth: a clear disagreement fails; a resolved agreement passes; else adapt.
+        fail = smooth & disagrees
+        status[ids[fail]] = Status.FAIL
+        decided |= fail
+        ok = smooth & ~disagrees & resolved
+        status[ids[ok]] = Status.PASS
+        decided |= ok
+        adapt = smooth & ~disagrees & ~resolved
+        truncation = np.abs(richardson - d1)
+        new_h[adapt] = _better_step(
+            h[adapt],
+            truncation[adapt],
+            noise_error[adapt],
+            state.needed(ids, richardson)[adapt] / safety,
+            state.scale[ids][adapt],
+        )
+        hopeless = adapt & (new_h == h)
+        status[ids[hopeless]] = Status.UNRESOLVED
+        decided |= hopeless
+
+        # Rough (no kink reported): shrink; twice rough means a kink or noise unless the
+        # disagreement is far beyond what a slope jump of the measured size explains.
+        rough = finite & ~crossed & ~smooth
+        nu = fourth / w1
+        twice = rough & np.isfinite(rough_before)
+        explained = np.abs(g[ids] - richardson) <= allowed + safety * nu
+        kind = np.where(nu > NOISE_RATIO * rough_before, Status.NOISY, Status.KINK)
+        unexplained = twice & ~explained & ~bad_g
+        status[ids[twice & explained]] = kind[twice & explained]
+        status[ids[unexplained]] = Status.FAIL
+        decided |= twice
+        rough_before = np.where(rough, nu, rough_before)
+        new_h[rough & ~twice] = h[rough & ~twice] * SHRINK
+
+        # NaN/Inf: a domain boundary inside the stencil; shrink.
+        broken = ~finite
+        new_h[broken] = h[broken] * SHRINK
+        status[ids[broken]] = Status.NONFINITE
+
+        too_small = ~decided & (new_h < MIN_STEP * state.scale[ids])
+        status[ids[too_small & crossed]] = Status.KINK
+        status[ids[too_small & ~crossed & finite]] = Status.UNRESOLVED
+        decided |= too_small
+        if last:
+            leftover = ~decided & ~broken
+            status[ids[leftover & crossed]] = Status.KINK
+            status[ids[leftover & ~crossed]] = np.where(
+                rough[leftover & ~crossed], Status.KINK, Status.UNRESOLVED
+            )
+            decided[:] = True
+        failing = ids[decided & (status[ids] == Status.FAIL) & ~bad_g]
+        if failing.size:
+            _confirm_at_large_step(state, failing)
+        keep = ~decided
+        ids, h, rough_before = ids[keep], new_h[keep], rough_before[keep]
+        if ids.size == 0:
+            return
+
+
+def _better_step(
+    h: Float64Array,
+    truncation: Float64Array,
+    noise_error: Float64Array,
+    budget: Float64Array,
+    scale: Float64Array,
+) -> Float64Array:
+    """A half-width that should resolve a smooth, agreeing, unresolved probe, or ``h`` itself
+    when none can. Truncation scales like ``h**2`` and noise like ``1/h``, so the error at
+    ``s * h`` is about ``T s**2 + N / s``, smallest at ``s = (N / 2T)**(1/3)``; ``budget`` is the
+    error that resolves the probe."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s = np.cbrt(noise_error / (2 * truncation))
+        s = np.where(np.isnan(s), 1.0, s)
+        s = np.clip(s, MIN_STEP * scale / h, np.minimum(MAX_STEP * scale / h, 1e4))
+        best_error = truncation * s**2 + noise_error / s
+    moves = (best_error <= budget) & (np.abs(s - 1.0) > 1e-2)
+    return np.where(moves, h * s, h)
+
+
+def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
+    """A failing probe's numeric slope must hold at a much larger step too. A loss with a
+    quantized term (naive BCE on a saturated sigmoid) is flat in that term at small steps and
+    gives a smooth, stable, wrong slope there; at ``1e-2 * scale`` the secant sees the term
+    again and lands near the analytic slope: the loss is too imprecise here (noisy)."""
+    base = state.base[ids]
+    far = LARGE_STEP * state.scale[ids]
+    plus, minus = _offsets(base, far), _offsets(base, -far)
+    values, _ = state.run(np.tile(ids, 2), np.concatenate([plus, minus]))
+    fp, fm = np.split(values, 2)
+    secant = (fp - fm) / (plus - minus)
+    g = state.g[ids]
+    nearer = np.abs(g - secant) < SCALE_RATIO * np.abs(state.numeric[ids] - secant)
+    state.status[ids[np.isfinite(secant) & nearer]] = Status.NOISY

@@ -31,6 +31,9 @@ from layerkit.gradcheck.numeric import EPS64
 from layerkit.layers.base import Cache, Layer, disposable_caches
 from layerkit.params import ParamSpec
 
+Losses = tuple[Float64Array, Float64Array]
+"""``(losses, kink margins)``, both ``(n,)``."""
+
 CHUNK_ELEMENTS = 1 << 19
 """Largest stacked activation (in float64 entries) one batched evaluation may build."""
 
@@ -76,23 +79,24 @@ class Objective(ABC):
         """The loss with every tensor replaced by ``point`` (same names and shapes)."""
 
     @abstractmethod
-    def coordinate_losses(
-        self, name: str, flat_indices: IntArray, offsets: Float64Array
-    ) -> Float64Array:
-        """Losses with ``name.flat[flat_indices[k]] += offsets[k]``, one at a time ``(n,)``."""
+    def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
+        """Losses with ``name.flat[flat_indices[k]] += offsets[k]``, one at a time ``(n,)``,
+        and each move's kink margin ``(n,)`` (see :data:`~layerkit.gradcheck.numeric.Evaluate`)."""
 
     def entry_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
-    ) -> Float64Array:
+    ) -> Losses:
         """Losses with ``names[tensors[k]].flat[flat_indices[k]] += offsets[k]``, one at a
-        time ``(n,)``: entries of several tensors mixed (by default, one tensor at a time)."""
+        time ``(n,)``: entries of several tensors mixed (by default, one tensor at a time);
+        and their kink margins."""
         result = np.empty(tensors.shape[0])
+        margins = np.full(tensors.shape[0], np.inf)
         for tensor in np.unique(tensors):
             where = np.flatnonzero(tensors == tensor)
-            result[where] = self.coordinate_losses(
+            result[where], margins[where] = self.coordinate_losses(
                 self.names[int(tensor)], flat_indices[where], offsets[where]
             )
-        return result
+        return result, margins
 
     def base_loss(self) -> float:
         """The loss at the point, evaluated twice: the two must agree (determinism guard)."""
@@ -111,19 +115,26 @@ class Objective(ABC):
 
     def direction_losses(
         self, direction: Mapping[str, Float64Array], offsets: Float64Array
-    ) -> Float64Array:
-        """Losses at ``values + t * direction`` for each ``t`` in ``offsets``."""
+    ) -> Losses:
+        """Losses at ``values + t * direction`` for each ``t`` in ``offsets``, and their kink
+        margins (none reported here: ``inf``)."""
         result = np.empty(offsets.shape[0])
         for k, t in enumerate(offsets):
             point = {name: self.values[name] + t * direction[name] for name in self.names}
             result[k] = self.loss_at(point)
-        return result
+        return result, np.full(offsets.shape[0], np.inf)
 
 
 def as_loss_value(value: object, *, owner: str) -> tuple[float, float]:
     """A user's loss as ``(float, eps of its precision)``; refuses non-scalars with a message."""
     if isinstance(value, bool | str | bytes) or value is None:
         msg = f"{owner} must return a real scalar, got {describe_array(value)}."
+        raise LossValueError(msg)
+    if isinstance(value, np.ma.MaskedArray) or value is np.ma.masked:
+        msg = (
+            f"{owner} must return a real scalar, got a masked value ({value!r}): a masked "
+            "loss has no number to differentiate; fill or drop the mask first."
+        )
         raise LossValueError(msg)
     array = np.asarray(value)
     if array.dtype.kind not in "fiu":
@@ -148,6 +159,15 @@ def _user_error(function: str, exc: Exception, where: str) -> UserCodeError:
 def _moved_entry(name: str, index: int, offset: float) -> str:
     """Where a perturbed evaluation was, for an error message."""
     return f"params['{name}'] flat entry {index} moved by {offset:+.3g}"
+
+
+def _set_entry(array: Float64Array, index: int, value: float) -> None:
+    """``array.flat[index] = value`` on an array kept read-only for the user's code."""
+    array.flags.writeable = True
+    try:
+        array.flat[index] = value
+    finally:
+        array.flags.writeable = False
 
 
 class FunctionObjective(Objective):
@@ -180,42 +200,61 @@ class FunctionObjective(Objective):
         self._loss_fn = loss_fn
         self._grad_fn = grad_fn
         self._scratch = {name: v.copy() for name, v in self.values.items()}
+        for array in self._scratch.values():
+            array.flags.writeable = False
 
-    def _call(self, point: dict[str, Float64Array], where: Callable[[], str]) -> float:
-        """The user's loss at ``point``; ``where()`` describes the point, for errors only."""
+    def _call(self, where: Callable[[], str]) -> float:
+        """The user's loss at the scratch point; ``where()`` describes it, for errors only.
+
+        ``loss_fn`` gets a fresh dict of read-only arrays: it can neither corrupt later
+        evaluations by writing into them nor by popping or replacing keys."""
         self.evaluations += 1
         try:
-            returned = self._loss_fn(point)
+            returned = self._loss_fn(dict(self._scratch))
         except LayerkitError:
             raise
+        except ValueError as exc:
+            if "read-only" not in str(exc):
+                raise _user_error("loss_fn", exc, f"call {self.evaluations}, {where()}") from exc
+            msg = (
+                f"check_function: loss_fn wrote into its argument (call {self.evaluations}, "
+                f"{where()}): the arrays it gets are read-only, so that a write cannot corrupt "
+                "later evaluations; compute on copies (p['w'] * 2, not p['w'] *= 2)."
+            )
+            raise UserCodeError(msg) from exc
         except Exception as exc:
             raise _user_error("loss_fn", exc, f"call {self.evaluations}, {where()}") from exc
         value, eps = as_loss_value(returned, owner="loss_fn")
         self.loss_eps = max(self.loss_eps, eps)
         return value
 
+    def _write(self, name: str, values: Float64Array) -> None:
+        """Set scratch tensor ``name`` (read-only to ``loss_fn``) to ``values``."""
+        array = self._scratch[name]
+        array.flags.writeable = True
+        try:
+            array[...] = values
+        finally:
+            array.flags.writeable = False
+
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         for name in self.names:
-            self._scratch[name][...] = point[name]
-        return self._call(self._scratch, lambda: "at the checked point or along a direction")
+            self._write(name, point[name])
+        return self._call(lambda: "at the checked point or along a direction")
 
-    def coordinate_losses(
-        self, name: str, flat_indices: IntArray, offsets: Float64Array
-    ) -> Float64Array:
+    def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
         for other in self.names:
-            self._scratch[other][...] = self.values[other]
-        flat = self._scratch[name].reshape(-1)
+            self._write(other, self.values[other])
+        array = self._scratch[name]
         result = np.empty(flat_indices.shape[0])
         for k, (index, offset) in enumerate(zip(flat_indices, offsets, strict=True)):
-            old = flat[index]
-            flat[index] = old + offset
+            old = float(array.flat[index])
+            _set_entry(array, int(index), old + offset)
             try:
-                result[k] = self._call(
-                    self._scratch, partial(_moved_entry, name, int(index), float(offset))
-                )
+                result[k] = self._call(partial(_moved_entry, name, int(index), float(offset)))
             finally:
-                flat[index] = old
-        return result
+                _set_entry(array, int(index), old)
+        return result, np.full(flat_indices.shape[0], np.inf)
 
     def analytic(self) -> dict[str, Float64Array]:
         try:
@@ -359,6 +398,7 @@ class ChainObjective(Objective):
         self.names = tuple(self.refs)
         self.values = {name: self._array(ref) for name, ref in self.refs.items()}
         self._caches, self._out = self._forward_from(0, self.x)
+        self._kinks = [self._kinks_of(index, c.x) for index, c in enumerate(self._caches)]
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
 
@@ -392,23 +432,58 @@ class ChainObjective(Objective):
             self._tiled[index] = tiled
         return tiled[: n * mask.shape[0]]
 
-    def _stacked_from(self, start: int, stacked: Float64Array) -> Float64Array:
-        """Run layers ``start..`` on ``n`` stacked batches ``(n, m, k)``; head values ``(n,)``."""
+    def _kinks_of(self, index: int, inputs: Array) -> Float64Array | None:
+        """Layer ``index``'s signed kink distances for ``inputs`` (None: a smooth layer)."""
+        distance = self.layers[index].kink_distance(inputs)
+        if distance is None:
+            return None
+        result = np.asarray(distance, dtype=np.float64)
+        if result.shape != np.shape(inputs):
+            msg = (
+                f"{self.layers[index].name}.kink_distance returned shape {result.shape} for an "
+                f"input of shape {np.shape(inputs)}; it must return one distance per input."
+            )
+            raise GradientSpecError(msg)
+        return result
+
+    def _margin(
+        self, index: int, inputs: Array, n: int, rows: IntArray | None = None
+    ) -> Float64Array:
+        """Kink margins ``(n,)`` of ``n`` perturbed inputs of layer ``index`` (stacked batches
+        ``(n * m, k)``, or moved ``rows`` ``(n, k)``) against the checked point's inputs."""
+        base = self._kinks[index]
+        if base is None:
+            return np.full(n, np.inf)
+        moved = self._kinks_of(index, inputs)
+        assert moved is not None
+        reference = base[rows] if rows is not None else base.reshape(1, -1)
+        return kink_margins(reference.reshape(reference.shape[0], -1), moved.reshape(n, -1))
+
+    def _stacked_from(self, start: int, stacked: Float64Array) -> Losses:
+        """Run layers ``start..`` on ``n`` stacked batches ``(n, m, k)``; head values ``(n,)``
+        and kink margins."""
         n, m = stacked.shape[:2]
+        margins = np.full(n, np.inf)
         out: Array = stacked.reshape(n * m, -1)
         for index in range(start, len(self.layers)):
+            np.minimum(margins, self._margin(index, out, n), out=margins)
             out, _ = self.layers[index].forward(
                 out, self.layer_params[index], self._tiled_noise(index, n)
             )
-        return self.head.values(np.asarray(out, dtype=np.float64).reshape(n, m, -1))
+        return self.head.values(np.asarray(out, dtype=np.float64).reshape(n, m, -1)), margins
 
-    def _loss_with(self, params: Sequence[Mapping[str, Array]], x: Float64Array) -> float:
-        """One full forward with ``params`` (one dict per layer) on ``x``; the loss."""
+    def _run(
+        self, start: int, x: Array, params: Sequence[Mapping[str, Array]]
+    ) -> tuple[float, float]:
+        """One forward of layers ``start..`` with ``params`` (one dict per layer) on ``x``
+        ``(m, k)``: the loss and the kink margin."""
+        margin = np.inf
         out: Array = x
-        for index, layer in enumerate(self.layers):
-            out, _ = layer.forward(out, params[index], self.noise[index])
+        for index in range(start, len(self.layers)):
+            margin = min(margin, float(self._margin(index, out, 1)[0]))
+            out, _ = self.layers[index].forward(out, params[index], self.noise[index])
         self.evaluations += 1
-        return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0])
+        return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0]), margin
 
     def _stackable_from(self, start: int) -> bool:
         return all(layer.samplewise for layer in self.layers[start:])
@@ -416,14 +491,12 @@ class ChainObjective(Objective):
     @disposable_caches()
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         if point is self.values:  # the point itself (base_loss): nothing to swap in
-            return self._loss_with(self.layer_params, self.x)
+            return self._run(0, self.x, self.layer_params)[0]
         saved = {name: self.values[name].copy() for name in self.names}
         try:
             for name in self.names:
                 self.values[name][...] = point[name]
-            _, out = self._forward_from(0, self.x)
-            self.evaluations += 1
-            return float(self.head.values(out[np.newaxis])[0])
+            return self._run(0, self.x, self.layer_params)[0]
         finally:
             for name in self.names:
                 self.values[name][...] = saved[name]
@@ -431,9 +504,9 @@ class ChainObjective(Objective):
     @disposable_caches()
     def direction_losses(
         self, direction: Mapping[str, Float64Array], offsets: Float64Array
-    ) -> Float64Array:
+    ) -> Losses:
         """Losses at ``values + t * direction`` for each ``t`` in ``offsets``, built in reused
-        scratch arrays (the checked point is never written)."""
+        scratch arrays (the checked point is never written); and their kink margins."""
         if not self._scratch:
             self._scratch = {name: np.empty_like(self.values[name]) for name in self.names}
         params = [dict(p) for p in self.layer_params]
@@ -444,13 +517,14 @@ class ChainObjective(Objective):
             else:
                 params[ref.layer][ref.local] = self._scratch[name]
         result = np.empty(offsets.shape[0])
+        margins = np.empty(offsets.shape[0])
         for k, t in enumerate(offsets):
             for name in self.names:
                 moved = self._scratch[name]
                 np.multiply(direction[name], t, out=moved)
                 np.add(self.values[name], moved, out=moved)
-            result[k] = self._loss_with(params, x)
-        return result
+            result[k], margins[k] = self._run(0, x, params)
+        return result, margins
 
     def analytic(self) -> dict[str, Float64Array]:
         grad: Array = self.head.grad(self._out)
@@ -473,72 +547,79 @@ class ChainObjective(Objective):
         return result
 
     @disposable_caches()
-    def coordinate_losses(
-        self, name: str, flat_indices: IntArray, offsets: Float64Array
-    ) -> Float64Array:
+    def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
         ref = self.refs[name]
         start = max(ref.layer, 0)
         result = np.empty(flat_indices.shape[0])
+        margins = np.empty(flat_indices.shape[0])
         if not self._stackable_from(start):
             for k, (index, offset) in enumerate(zip(flat_indices, offsets, strict=True)):
-                result[k] = self._one_perturbation(ref, int(index), float(offset))
-            return result
+                result[k], margins[k] = self._one_perturbation(ref, int(index), float(offset))
+            return result, margins
         m = self.x.shape[0]
         widest = max([self.x.shape[1]] + [c.y.shape[1] for c in self._caches] + [1])
         if ref.layer < 0:  # an entry of x moves one row only: run the chain on moved rows
             chunk = max(1, CHUNK_ELEMENTS // max(widest, m))
             for lo in range(0, flat_indices.shape[0], chunk):
                 hi = min(lo + chunk, flat_indices.shape[0])
-                result[lo:hi] = self._row_losses(flat_indices[lo:hi], offsets[lo:hi])
+                result[lo:hi], margins[lo:hi] = self._row_losses(
+                    flat_indices[lo:hi], offsets[lo:hi]
+                )
         else:
             chunk = max(1, CHUNK_ELEMENTS // (m * widest))
             for lo in range(0, flat_indices.shape[0], chunk):
                 hi = min(lo + chunk, flat_indices.shape[0])
                 stacked = self._perturbed_outputs(ref, flat_indices[lo:hi], offsets[lo:hi])
-                result[lo:hi] = self._stacked_from(start + 1, stacked)
+                result[lo:hi], margins[lo:hi] = self._stacked_from(start + 1, stacked)
         self.evaluations += flat_indices.shape[0]
-        return result
+        return result, margins
 
     @disposable_caches()
     def entry_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
-    ) -> Float64Array:
+    ) -> Losses:
         """Losses for entries of several tensors: entries of ``x`` run on their moved rows;
         parameter entries are sorted by layer and chunked, and each chunk runs the layers once,
         the outputs perturbed at each layer joining the stack there."""
         n = tensors.shape[0]
         result = np.empty(n)
+        margins = np.empty(n)
         refs = [self.refs[name] for name in self.names]
         layer_of = np.array([ref.layer for ref in refs], dtype=np.intp)[tensors]
         stackable = np.array([self._stackable_from(max(ref.layer, 0)) for ref in refs])[tensors]
         alone = np.flatnonzero(~stackable | (layer_of < 0))
         if alone.size:  # x entries, and tensors whose chain mixes samples
-            result[alone] = super().entry_losses(
+            result[alone], margins[alone] = super().entry_losses(
                 tensors[alone], flat_indices[alone], offsets[alone]
             )
         chosen = np.flatnonzero(stackable & (layer_of >= 0))
         if chosen.size == 0:
-            return result
+            return result, margins
         order = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
         m = self.x.shape[0]
         widest = max([self.x.shape[1]] + [c.y.shape[1] for c in self._caches] + [1])
         chunk = max(1, CHUNK_ELEMENTS // (m * widest))
         for lo in range(0, order.shape[0], chunk):
             part = order[lo : lo + chunk]
-            result[part] = self._merged_losses(tensors[part], flat_indices[part], offsets[part])
+            result[part], margins[part] = self._merged_losses(
+                tensors[part], flat_indices[part], offsets[part]
+            )
         self.evaluations += chosen.shape[0]
-        return result
+        return result, margins
 
     def _merged_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
-    ) -> Float64Array:
+    ) -> Losses:
         """Losses for parameter entries sorted by (layer, tensor): one stacked run of the layers
         from the first perturbed one; row ``k`` of the stack is entry ``k``'s forward."""
         layer_of = np.array([self.refs[name].layer for name in self.names], dtype=np.intp)
         layers = layer_of[tensors]
         carry: Float64Array | None = None
+        margins = np.empty(0)
         for index in range(int(layers[0]), len(self.layers)):
             if carry is not None:
+                n, m = carry.shape[:2]
+                np.minimum(margins, self._margin(index, carry.reshape(n * m, -1), n), out=margins)
                 carry = self._stacked_layer(index, carry)
             parts = [] if carry is None else [carry]
             for tensor in np.unique(tensors[layers == index]):
@@ -547,8 +628,11 @@ class ChainObjective(Objective):
                 parts.append(self._perturbed_outputs(ref, flat_indices[where], offsets[where]))
             if parts:
                 carry = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                margins = np.concatenate(
+                    [margins, np.full(carry.shape[0] - margins.shape[0], np.inf)]
+                )
         assert carry is not None
-        return self.head.values(carry)
+        return self.head.values(carry), margins
 
     def _stacked_layer(self, index: int, stacked: Float64Array) -> Float64Array:
         """Layer ``index`` on ``n`` stacked batches ``(n, m, in)`` -> ``(n, m, out)``."""
@@ -558,7 +642,7 @@ class ChainObjective(Objective):
         )
         return np.asarray(out, dtype=np.float64).reshape(n, m, -1)
 
-    def _row_losses(self, flat_indices: IntArray, offsets: Float64Array) -> Float64Array:
+    def _row_losses(self, flat_indices: IntArray, offsets: Float64Array) -> Losses:
         """Losses with ``x.flat[flat_indices[k]] += offsets[k]``: every layer is samplewise, so
         only that entry's row changes; the layers run on the ``n`` moved rows ``(n, in)`` and
         the head replaces one row of the base output each (``O(m)`` per perturbation)."""
@@ -567,12 +651,15 @@ class ChainObjective(Objective):
         moved = self.x[rows]
         moved[np.arange(n), cols] += offsets
         out: Array = moved
+        margins = np.full(n, np.inf)
         for index, layer in enumerate(self.layers):
+            np.minimum(margins, self._margin(index, out, n, rows), out=margins)
             mask = self.noise[index]
             out, _ = layer.forward(
                 out, self.layer_params[index], None if mask is None else mask[rows]
             )
-        return self.head.replaced_rows(self._out, rows, np.asarray(out, dtype=np.float64))
+        losses = self.head.replaced_rows(self._out, rows, np.asarray(out, dtype=np.float64))
+        return losses, margins
 
     def _perturbed_outputs(
         self, ref: TensorRef, flat_indices: IntArray, offsets: Float64Array
@@ -595,16 +682,27 @@ class ChainObjective(Objective):
             outputs.append(np.asarray(y, dtype=np.float64))
         return np.stack(outputs)
 
-    def _one_perturbation(self, ref: TensorRef, index: int, offset: float) -> float:
-        """The loss with one entry moved, run unstacked (for layers that mix samples)."""
+    def _one_perturbation(self, ref: TensorRef, index: int, offset: float) -> tuple[float, float]:
+        """The loss with one entry moved, run unstacked (for layers that mix samples); and
+        its kink margin."""
         array = self._array(ref).reshape(-1)
         old = array[index]
         array[index] = old + offset
         try:
             start = max(ref.layer, 0)
             x_in = self.x if ref.layer < 0 else self._caches[start].x
-            _, out = self._forward_from(start, np.asarray(x_in, dtype=np.float64))
+            return self._run(start, np.asarray(x_in, dtype=np.float64), self.layer_params)
         finally:
             array[index] = old
-        self.evaluations += 1
-        return float(self.head.values(out[np.newaxis])[0])
+
+
+def kink_margins(base: Float64Array, moved: Float64Array) -> Float64Array:
+    """Per row of ``moved`` ``(n, k)``, the smallest ``|base| / |moved - base|`` over its
+    entries (``base`` ``(n, k)`` or ``(1, k)``): above 1, each entry moved less than its
+    distance from its kink (to first order, it stayed on its side); 0, an entry on a kink
+    moved; ``inf``, nothing moved."""
+    delta = np.abs(moved - base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(base) / delta
+    ratio[delta == 0] = np.inf
+    return np.asarray(np.min(ratio, axis=1, initial=np.inf))

@@ -11,6 +11,21 @@ import attrs
 Verdict = Literal["pass", "fail", "inconclusive"]
 VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "inconclusive")
 
+REASONS: dict[str, str] = {
+    "kink": "inconclusive: the stencil straddles a kink (a layer reported an input on it, or "
+    "the slope jumps between steps)",
+    "noisy": "inconclusive: the loss is too noisy or quantized to differentiate there",
+    "unresolved": "inconclusive: smooth, but no step makes the numeric error bound smaller "
+    "than the tolerance (noise too large for the gradient)",
+    "non-finite": "inconclusive: the loss is NaN/Inf at the point or at every step tried",
+    "no entries": "inconclusive: the tensor has no entries, so nothing was measured",
+    "loss ignores entry": "fail: the loss did not move at any step, but the analytic slope "
+    "is not 0",
+    "backward returned NaN/Inf where the loss is smooth": "fail: the numeric slope is "
+    "finite and resolved, the analytic one is not",
+}
+"""Every reason an entry or tensor can carry, with what it means."""
+
 
 def combine(verdicts: list[Verdict]) -> Verdict:
     """Fail if any fails; else inconclusive if any is; else pass (an empty list passes)."""
@@ -31,9 +46,9 @@ class EntryResult:
     """One checked entry of a tensor.
 
     **Fields:** ``index`` in the tensor's own shape; ``analytic`` and ``numeric`` slopes;
-    ``numeric_error`` the numeric slope's estimated error; ``allowed`` the largest
-    ``|analytic - numeric|`` that passes there; ``verdict``; ``reason`` for inconclusive
-    entries (``kink``, ``noisy``, ``non-finite``) or ``loss ignores entry``/None.
+    ``numeric_error`` the numeric slope's error bound (truncation plus noise); ``allowed`` the
+    largest ``|analytic - numeric|`` that passes there; ``verdict``; ``reason`` (see
+    :data:`REASONS`); ``step`` the last half-width used; ``noise`` the loss's measured noise.
     """
 
     index: tuple[int, ...]
@@ -43,6 +58,8 @@ class EntryResult:
     allowed: float
     verdict: Verdict
     reason: str | None = None
+    step: float = math.nan
+    noise: float = math.nan
 
     @property
     def abs_error(self) -> float:
@@ -60,6 +77,8 @@ class EntryResult:
             "allowed": _number(self.allowed),
             "verdict": self.verdict,
             "reason": self.reason,
+            "step": _number(self.step),
+            "noise": _number(self.noise),
         }
 
 
@@ -137,7 +156,8 @@ class GradCheckReport:
     :class:`TensorResult` per named tensor; ``mode``; ``difference`` the seed notebook's formula
     (3), ``||g - n|| / (||g|| + ||n||)`` over the checked entries; ``step`` the relative step;
     ``rtol``/``atol``; ``evaluations`` of the loss; ``loss`` at the point; ``subject`` what was
-    checked; ``notes`` findings beyond single entries (nondeterminism, nonlinear backward...).
+    checked; ``notes`` findings beyond single entries (nondeterminism, nonlinear backward...);
+    ``noise`` the loss's noise level and ``noise_source`` how it was obtained.
     """
 
     verdict: Verdict
@@ -152,6 +172,8 @@ class GradCheckReport:
     subject: str = "function"
     notes: tuple[str, ...] = ()
     layer_culprits: tuple[str, ...] = ()
+    noise: float = math.nan
+    noise_source: str = ""
 
     def __iter__(self) -> Iterator[TensorResult]:
         return iter(self.tensors)
@@ -197,6 +219,8 @@ class GradCheckReport:
             "atol": self.atol,
             "evaluations": self.evaluations,
             "loss": _number(self.loss),
+            "noise": _number(self.noise),
+            "noise_source": self.noise_source,
             "culprits": list(self.culprits),
             "notes": list(self.notes),
             "tensors": [tensor.to_dict() for tensor in self.tensors],

@@ -53,6 +53,10 @@ class ReLU(Activation):
     def derivative(self, x: Array, y: Array) -> Array:
         return (x > 0).astype(x.dtype)
 
+    def kink_distance(self, x: Array) -> Array:
+        """The kink is at 0: each input's signed distance from it is the input itself."""
+        return x
+
 
 class Sigmoid(Activation):
     """``1 / (1 + exp(-x))``. Followed by :class:`~layerkit.losses.BCELoss` in a

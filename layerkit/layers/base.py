@@ -128,6 +128,18 @@ class Layer(ABC):
         """Draw the random mask a stochastic layer would use on ``x`` (None: deterministic)."""
         return None
 
+    def kink_distance(self, x: Array) -> Array | None:
+        """Optional, for layers whose output has kinks in ``x`` (ReLU at 0): the signed
+        distance of each entry of ``x`` ``(m, in)`` from its nearest kink, same shape; entries
+        on opposite sides of a kink have opposite signs, an entry on it has 0. Return None
+        (the default) for a smooth layer.
+
+        The checker compares it at the checked and at perturbed inputs: a perturbation that
+        moves an entry across a kink gets a smaller step, and an entry exactly on a kink that
+        moves makes that probe inconclusive (``kink``), never a false pass or fail.
+        """
+        return None
+
     def perturbed_outputs(
         self, cache: Cache, param: str, flat_indices: IntArray, deltas: Array
     ) -> Array | None:
