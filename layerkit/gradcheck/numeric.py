@@ -62,8 +62,10 @@ MAX_ROUNDS = 6
 """Adaptive rounds after the first central difference."""
 
 LARGE_STEP = 1e-2
-"""Relative step of the secant that confirms a failure at a large scale; also the largest
-relative first step the noise may ask for."""
+"""The largest relative first step the noise may ask for."""
+
+SECANT_STEPS = (1e-2, 1e-1, 1.0)
+"""Relative steps of the secants that confirm a failure at large scales."""
 
 MAX_STEP = 1e2
 """Largest relative half-width a noise-dominated probe may grow to."""
@@ -74,6 +76,10 @@ MIN_STEP = 1e-13
 SCALE_RATIO = 0.5
 """Analytic this much closer to the large-step secant than the small-step estimate turns a
 failure into ``noisy``."""
+
+CURVATURE_DROP = 64.0
+"""Roughness falling by more than this when the step shrinks 16x (curvature: it falls about
+4096x) means the stencil was too wide, not a kink: shrink again."""
 
 NOISE_RATIO = 4.0
 """Roughness growing by more than this when the step shrinks 16x means noise, not a kink."""
@@ -259,15 +265,17 @@ def first_steps(
     tolerance: Tolerance,
     noise: Noise,
 ) -> Float64Array:
-    """The first half-width per probe: ``step * scale``, enlarged (up to ``LARGE_STEP *
-    scale``) until the noise error ``safety * 2 * sigma / w`` fits in half the resolution."""
+    """The first half-width per probe: ``step * scale``, times ``(noise / ulp)**(1/3)`` for a
+    loss noisier than one ulp (the balance of truncation and noise moves with the noise), and
+    enlarged (up to ``LARGE_STEP * scale``) until the noise error ``safety * 4 * sigma / w``
+    fits in the resolution."""
     size = np.maximum(np.abs(np.nan_to_num(analytic)), np.nan_to_num(gradient_scale))
     with np.errstate(divide="ignore", invalid="ignore"):
         wanted = 4 * tolerance.safety * noise.sigma / (tolerance.rtol * size + tolerance.atol)
     wanted = np.where(np.isfinite(wanted), wanted, 0.0)
-    return np.asarray(
-        np.clip(wanted, tolerance.step * scale, np.maximum(LARGE_STEP, tolerance.step) * scale)
-    )
+    noisier = np.cbrt(max(1.0, noise.relative / EPS64)) if np.isfinite(noise.relative) else 1.0
+    step = tolerance.step * noisier
+    return np.asarray(np.clip(wanted, step * scale, np.maximum(LARGE_STEP, step) * scale))
 
 
 @np.errstate(invalid="ignore", divide="ignore", over="ignore")  # NaN/Inf are judged
@@ -425,11 +433,15 @@ def _adapt(
         status[ids[hopeless]] = Status.UNRESOLVED
         decided |= hopeless
 
-        # Rough (no kink reported): shrink; twice rough means a kink or noise unless the
-        # disagreement is far beyond what a slope jump of the measured size explains.
+        # Rough (no kink reported): shrink. The roughness nu = |d4| / w tells why: curvature
+        # on a scale finer than w makes it fall like w**3 as w shrinks (keep shrinking), a
+        # kink keeps it (a slope jump), noise makes it grow like 1/w. Rough again without
+        # falling: a kink or noise, unless the disagreement is far beyond what a slope jump
+        # of the measured size explains.
         rough = finite & ~crossed & ~smooth
         nu = fourth / w1
-        twice = rough & np.isfinite(rough_before)
+        falling = nu * CURVATURE_DROP < rough_before
+        twice = rough & np.isfinite(rough_before) & ~falling
         explained = np.abs(g[ids] - richardson) <= allowed + safety * nu
         kind = np.where(nu > NOISE_RATIO * rough_before, Status.NOISY, Status.KINK)
         unexplained = twice & ~explained & ~bad_g
@@ -440,8 +452,11 @@ def _adapt(
         new_h[rough & ~twice] = h[rough & ~twice] * SHRINK
 
         # NaN/Inf: a domain boundary inside the stencil; shrink.
+        # A step wider than the value itself may flip its sign (log or sqrt of a positive
+        # parameter): stay within a quarter of it.
         broken = ~finite
-        new_h[broken] = h[broken] * SHRINK
+        inside = np.where(np.abs(base) < h, np.abs(base) / 4, np.inf)
+        new_h[broken] = np.minimum(h * SHRINK, inside)[broken]
         status[ids[broken]] = Status.NONFINITE
 
         too_small = ~decided & (new_h < MIN_STEP * state.scale[ids])
@@ -485,16 +500,22 @@ def _better_step(
 
 
 def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
-    """A failing probe's numeric slope must hold at a much larger step too. A loss with a
-    quantized term (naive BCE on a saturated sigmoid) is flat in that term at small steps and
-    gives a smooth, stable, wrong slope there; at ``1e-2 * scale`` the secant sees the term
-    again and lands near the analytic slope: the loss is too imprecise here (noisy)."""
-    base = state.base[ids]
-    far = LARGE_STEP * state.scale[ids]
-    plus, minus = _offsets(base, far), _offsets(base, -far)
-    values, _ = state.run(np.tile(ids, 2), np.concatenate([plus, minus]))
-    fp, fm = np.split(values, 2)
-    secant = (fp - fm) / (plus - minus)
-    g = state.g[ids]
-    nearer = np.abs(g - secant) < SCALE_RATIO * np.abs(state.numeric[ids] - secant)
-    state.status[ids[np.isfinite(secant) & nearer]] = Status.NOISY
+    """A failing probe's numeric slope must hold at much larger steps too. A loss with a
+    quantized term (naive BCE on a saturated sigmoid: ``log(1 - p)`` where ``1 - p`` is a few
+    ulps) is flat in that term at small steps and gives a smooth, stable, wrong slope there;
+    a secant at ``1e-2``, ``1e-1`` or ``1`` times the scale sees the term again and lands near
+    the analytic slope: the loss is too imprecise here (noisy), not the backward wrong."""
+    for relative in SECANT_STEPS:
+        if ids.size == 0:
+            return
+        base = state.base[ids]
+        far = relative * state.scale[ids]
+        plus, minus = _offsets(base, far), _offsets(base, -far)
+        values, _ = state.run(np.tile(ids, 2), np.concatenate([plus, minus]))
+        fp, fm = np.split(values, 2)
+        secant = (fp - fm) / (plus - minus)
+        g = state.g[ids]
+        nearer = np.abs(g - secant) < SCALE_RATIO * np.abs(state.numeric[ids] - secant)
+        imprecise = np.isfinite(secant) & nearer
+        state.status[ids[imprecise]] = Status.NOISY
+        ids = ids[~imprecise]
