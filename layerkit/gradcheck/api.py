@@ -11,7 +11,13 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike, Float64Array
 from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import ConfigError
-from layerkit.gradcheck.engine import CheckKwargs, CheckOptions, make_options, run_check
+from layerkit.gradcheck.engine import (
+    CheckKwargs,
+    CheckOptions,
+    checker_rng,
+    make_options,
+    run_check,
+)
 from layerkit.gradcheck.objective import (
     ChainObjective,
     FunctionObjective,
@@ -22,6 +28,10 @@ from layerkit.gradcheck.objective import (
 from layerkit.gradcheck.report import GradCheckReport, LayerReport, LayersReport, combine
 from layerkit.layers.base import Cache, Layer
 from layerkit.sequential import Sequential
+
+PROJECTION_STREAM, LINEARITY_STREAM = 1, 2
+"""The checker's random streams (salted, see :func:`checker_rng`) for a layer check's
+projection ``r`` and its linearity test: never equal to data from ``default_rng(seed)``."""
 
 LINEARITY_RTOL = 1e-9
 """How far ``backward(a r1 + b r2)`` may stray from ``a backward(r1) + b backward(r2)``."""
@@ -134,13 +144,13 @@ def check_model(
 
 def _projection(shape: tuple[int, ...], seed: int) -> Float64Array:
     """The seeded random upstream gradient ``r`` of a layer check."""
-    return np.random.default_rng(seed).standard_normal(shape)
+    return checker_rng(seed, PROJECTION_STREAM).standard_normal(shape)
 
 
 @np.errstate(invalid="ignore", over="ignore")  # a NaN/Inf gap is judged below
 def _linearity_note(layer: Layer, cache: Cache, seed: int) -> str | None:
     """Check ``backward`` is linear in ``grad_out``; describe the violation, if any."""
-    rng = np.random.default_rng(seed + 1)
+    rng = checker_rng(seed, LINEARITY_STREAM)
     r1, r2 = rng.standard_normal(cache.y.shape), rng.standard_normal(cache.y.shape)
     a, b = 0.75, -1.25
     gx, grads = layer.backward(cache, a * r1 + b * r2)
@@ -171,7 +181,8 @@ def check_layer(
     """Check one layer in isolation: its parameter gradients and its input gradient ``x``.
 
     The loss is ``L = sum(r * layer(x))`` for a seeded random ``r`` (not ones: ones would hide
-    bugs that permute or mix output columns). Also checks that ``backward`` is linear in the
+    bugs that permute or mix output columns), drawn from a stream salted away from
+    ``default_rng(seed)``, so that it never equals data the user drew with the same seed. Also checks that ``backward`` is linear in the
     upstream gradient. A stochastic layer uses ``noise`` if given, else a mask from ``seed``.
 
     **Arguments:** ``x`` ``(m, in)``; options as :class:`CheckOptions`.

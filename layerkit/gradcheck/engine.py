@@ -134,9 +134,9 @@ SALT = 0x6C6B_6772_6164
 ``seed=0`` never reproduces data the user drew from ``default_rng(0)``."""
 
 
-def checker_rng(seed: int) -> np.random.Generator:
-    """The checker's own random stream for ``seed``, salted away from the user's."""
-    return np.random.default_rng([SALT, seed])
+def checker_rng(seed: int, stream: int = 0) -> np.random.Generator:
+    """The checker's own random ``stream`` for ``seed``, salted away from the user's."""
+    return np.random.default_rng([SALT, seed, stream])
 
 
 def _nan_where_nonfinite(losses: Evaluate) -> Evaluate:
@@ -546,14 +546,6 @@ def _joint_result(
     )
 
 
-NOISE_LINE_ULPS = 1e4
-"""The noise line's spacing moves the loss by about this many ulps per step: enough to see
-it move, small enough that curvature stays below the noise and kinks are rarely crossed."""
-
-NOISE_SPACING = 1e-8
-"""The noise line's first relative spacing when the analytic slope along it is 0."""
-
-
 def _noise_of(
     objective: Objective,
     analytic: Mapping[str, Float64Array],
@@ -561,9 +553,10 @@ def _noise_of(
     options: CheckOptions,
     rng: np.random.Generator,
 ) -> Noise:
-    """The loss's noise, measured along one random direction over every tensor (a tensor
-    whose slopes would move the loss faster than ``|f0|`` per unit step is scaled down, so
-    that no single tensor's curvature drowns the noise)."""
+    """The loss's noise, measured along one random direction over every tensor, at the
+    probes' own relative step (noise from a quantized term shows only at the scale where
+    steps are taken). A tensor whose slopes would move the loss faster than ``|f0|`` per
+    unit step is scaled down, so that no single tensor's curvature drowns the noise."""
     if not np.isfinite(f0):
         return Noise(sigma=float("nan"), source="not measured: the loss is not finite")
     direction = _random_direction(objective, objective.names, rng)
@@ -573,9 +566,9 @@ def _noise_of(
             part *= abs(f0) / speed
     evaluate = _directions_evaluate(objective, [direction])
     slope = abs(_slope_along(analytic, direction))
-    moves = NOISE_LINE_ULPS * objective.loss_eps * abs(f0) / slope if slope > 0 else 0.0
-    spacing = float(np.clip(moves, MIN_SPACING, options.step)) if moves > 0 else NOISE_SPACING
-    noise, _ = measure_noise(objective, evaluate, 0, slope, f0, options, points=3, spacing=spacing)
+    noise, _ = measure_noise(
+        objective, evaluate, 0, slope, f0, options, points=3, spacing=options.step
+    )
     return noise
 
 

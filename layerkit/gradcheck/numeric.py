@@ -67,6 +67,14 @@ LARGE_STEP = 1e-2
 SECANT_STEPS = (1e-2, 1e-1, 1.0)
 """Relative steps of the secants that confirm a failure at large scales."""
 
+STABLE_RATIO = 4.0
+"""A suspected failure is re-measured at this many times its step: a bug's numeric slope is
+the same there, a quantized loss's is not."""
+
+DRIFT_GROWTH = (10.0, 1000.0)
+"""From one secant to the next (10x the step), a smooth loss's drift grows about 100x; growth
+outside this range means jumps (a quantized term), not truncation."""
+
 MAX_STEP = 1e2
 """Largest relative half-width a noise-dominated probe may grow to."""
 
@@ -362,29 +370,14 @@ def _adapt(
     g = state.g
     rough_before = np.full(ids.size, np.nan)  # |d4| / w at the previous rough round
     for round_number in range(2, MAX_ROUNDS + 2):
-        base = state.base[ids]
-        p1, m1 = _offsets(base, h), _offsets(base, -h)
-        p2, m2 = _offsets(base, 2 * h), _offsets(base, -2 * h)
-        if known is not None:
-            fp1, fm1, first_margins = known
-            vals, margins = state.run(np.tile(ids, 2), np.concatenate([p2, m2]))
-            fp2, fm2 = np.split(vals, 2)
-            margins = np.concatenate([first_margins, margins.reshape(2, -1)])
-        else:
-            vals, margins = state.run(np.tile(ids, 4), np.concatenate([p1, m1, p2, m2]))
-            fp1, fm1, fp2, fm2 = np.split(vals, 4)
-            margins = margins.reshape(4, -1)
+        st = _richardson(state, ids, h, known)
         known = None
         state.rounds[ids] = round_number
-        values = np.stack([fp1, fm1, fp2, fm2])
-        w1, w2 = (p1 - m1) / 2, (p2 - m2) / 2
-        d1 = (fp1 - fm1) / (2 * w1)
-        d2 = (fp2 - fm2) / (2 * w2)
-        # Richardson for D(w) = f' + c w^2 + O(w^4), with the exact half-widths taken.
-        richardson = (w2**2 * d1 - w1**2 * d2) / (w2**2 - w1**2)
-        sigma = state.noise.at(values)
-        noise_error = 1.5 * sigma / w1
-        error = np.abs(richardson - d1) + noise_error
+        p1, m1, p2, m2 = st.offsets
+        fp1, fm1, fp2, fm2 = st.values
+        margins, w1, d1 = st.margins, st.w, st.d1
+        richardson, error, noise_error, sigma = st.estimate, st.error, st.noise_error, st.sigma
+        values = st.values
         fourth = np.abs(fm2 - 4 * fm1 + 6 * state.f0 - 4 * fp1 + fp2)
         tol = state.tol(ids, richardson)
         allowed = tol + safety * error
@@ -455,7 +448,8 @@ def _adapt(
         # A step wider than the value itself may flip its sign (log or sqrt of a positive
         # parameter): stay within a quarter of it.
         broken = ~finite
-        inside = np.where(np.abs(base) < h, np.abs(base) / 4, np.inf)
+        size = np.abs(state.base[ids])
+        inside = np.where(size < h, size / 4, np.inf)
         new_h[broken] = np.minimum(h * SHRINK, inside)[broken]
         status[ids[broken]] = Status.NONFINITE
 
@@ -472,11 +466,69 @@ def _adapt(
             decided[:] = True
         failing = ids[decided & (status[ids] == Status.FAIL) & ~bad_g]
         if failing.size:
-            _confirm_at_large_step(state, failing)
+            _confirm_failure(state, failing)
         keep = ~decided
         ids, h, rough_before = ids[keep], new_h[keep], rough_before[keep]
         if ids.size == 0:
             return
+
+
+@attrs.frozen(eq=False)
+class _Stencil:
+    """A Richardson stencil at ``+-w, +-2w`` for some probes: ``offsets`` and ``values``
+    ``(4, n)`` (order ``+w, -w, +2w, -2w``), kink ``margins`` ``(4, n)``, the central
+    difference ``d1`` at ``w``, the extrapolated ``estimate`` and its ``error`` bound."""
+
+    offsets: Float64Array
+    values: Float64Array
+    margins: Float64Array
+    w: Float64Array
+    d1: Float64Array
+    estimate: Float64Array
+    error: Float64Array
+    noise_error: Float64Array
+    sigma: Float64Array
+
+
+def _richardson(
+    state: _Prober,
+    ids: IntArray,
+    h: Float64Array,
+    known: tuple[Float64Array, Float64Array, Float64Array] | None = None,
+) -> _Stencil:
+    """Evaluate the stencil at half-width ``h`` for probes ``ids`` (``known``: the values and
+    margins at ``+-h`` already taken)."""
+    base = state.base[ids]
+    offsets = np.stack(
+        [_offsets(base, h), _offsets(base, -h), _offsets(base, 2 * h), _offsets(base, -2 * h)]
+    )
+    if known is not None:
+        fp1, fm1, first_margins = known
+        vals, margins = state.run(np.tile(ids, 2), np.concatenate(offsets[2:]))
+        values = np.concatenate([np.stack([fp1, fm1]), vals.reshape(2, -1)])
+        margins = np.concatenate([first_margins, margins.reshape(2, -1)])
+    else:
+        vals, margins = state.run(np.tile(ids, 4), np.concatenate(offsets))
+        values, margins = vals.reshape(4, -1), margins.reshape(4, -1)
+    w1 = (offsets[0] - offsets[1]) / 2
+    w2 = (offsets[2] - offsets[3]) / 2
+    d1 = (values[0] - values[1]) / (2 * w1)
+    d2 = (values[2] - values[3]) / (2 * w2)
+    # Richardson for D(w) = f' + c w^2 + O(w^4), with the exact half-widths taken.
+    estimate = (w2**2 * d1 - w1**2 * d2) / (w2**2 - w1**2)
+    sigma = state.noise.at(values)
+    noise_error = 1.5 * sigma / w1
+    return _Stencil(
+        offsets=offsets,
+        values=values,
+        margins=margins,
+        w=w1,
+        d1=d1,
+        estimate=estimate,
+        error=np.abs(estimate - d1) + noise_error,
+        noise_error=noise_error,
+        sigma=sigma,
+    )
 
 
 def _better_step(
@@ -499,12 +551,30 @@ def _better_step(
     return np.where(moves, h * s, h)
 
 
+def _confirm_failure(state: _Prober, ids: IntArray) -> None:
+    """A suspected failure must be stable: the same numeric slope at a 4x wider stencil
+    (within both error bounds), and no large-step secant revealing a quantized term."""
+    st = _richardson(state, ids, STABLE_RATIO * state.step[ids])
+    stable = np.abs(st.estimate - state.numeric[ids]) <= state.tolerance.safety * (
+        st.error + state.error[ids]
+    )
+    finite = np.all(np.isfinite(st.values), axis=0)
+    state.status[ids[finite & ~stable]] = Status.NOISY
+    _confirm_at_large_step(state, ids[~finite | stable])
+
+
 def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
     """A failing probe's numeric slope must hold at much larger steps too. A loss with a
     quantized term (naive BCE on a saturated sigmoid: ``log(1 - p)`` where ``1 - p`` is a few
     ulps) is flat in that term at small steps and gives a smooth, stable, wrong slope there;
     a secant at ``1e-2``, ``1e-1`` or ``1`` times the scale sees the term again and lands near
-    the analytic slope: the loss is too imprecise here (noisy), not the backward wrong."""
+    the analytic slope: the loss is too imprecise here (noisy), not the backward wrong.
+
+    A smooth loss's secant also drifts at large steps, by truncation, and may land near a
+    wrong analytic slope by chance; but its drift from the small-step slope grows like the
+    step squared (100x per 10x step). A secant counts only when its drift broke that law: a
+    quantized term gives jumps (flat, then far) or erratic secants that do not grow."""
+    drift_before = np.zeros(ids.size)
     for relative in SECANT_STEPS:
         if ids.size == 0:
             return
@@ -514,8 +584,13 @@ def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
         values, _ = state.run(np.tile(ids, 2), np.concatenate([plus, minus]))
         fp, fm = np.split(values, 2)
         secant = (fp - fm) / (plus - minus)
-        g = state.g[ids]
-        nearer = np.abs(g - secant) < SCALE_RATIO * np.abs(state.numeric[ids] - secant)
-        imprecise = np.isfinite(secant) & nearer
+        g, n = state.g[ids], state.numeric[ids]
+        drift = np.abs(secant - n) / np.abs(g - n)
+        nearer = np.abs(g - secant) < SCALE_RATIO * np.abs(n - secant)
+        smooth_drift = (drift >= DRIFT_GROWTH[0] * drift_before) & (
+            drift <= DRIFT_GROWTH[1] * drift_before
+        )
+        imprecise = np.isfinite(secant) & nearer & ~smooth_drift
         state.status[ids[imprecise]] = Status.NOISY
-        ids = ids[~imprecise]
+        keep = ~imprecise
+        ids, drift_before = ids[keep], np.where(np.isfinite(drift), drift, np.inf)[keep]
