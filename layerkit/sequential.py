@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import overload
 
 import attrs
 import numpy as np
 
+from layerkit._backward import checked_backward, layer_label
 from layerkit._typing import Array, ArrayLike, SeedLike
 from layerkit._validate import as_batch, as_float_array, as_float_dtype
 from layerkit.errors import CacheError, ConfigError, ShapeError
@@ -115,7 +117,7 @@ class Sequential:
         width: int | None = None
         previous: str = "input"
         for index, layer in enumerate(self.layers):
-            label = f"layer {index} ({layer.name})"
+            label = layer_label(index, layer)
             if layer.in_features is not None and width is not None and layer.in_features != width:
                 msg = (
                     f"Sequential: {label} expects {layer.in_features} input features but "
@@ -190,7 +192,7 @@ class Sequential:
 
     def layer_label(self, index: int) -> str:
         """A readable label for layer ``index``: ``layer 2 (Linear(5->3))``."""
-        return f"layer {index} ({self.layers[index].name})"
+        return layer_label(index, self.layers[index])
 
     def flatten(self) -> Array:
         """All parameters as one flat vector (order of :attr:`param_spec`)."""
@@ -286,8 +288,13 @@ class Sequential:
         grad = np.asarray(grad_out)
         local: dict[int, dict[str, Array]] = {}
         for index in reversed(range(len(cache.caches))):
-            grad, grads = self.layers[index].backward(cache.caches[index], grad)
-            local[index] = grads
+            layer, layer_cache = self.layers[index], cache.caches[index]
+            grad, local[index] = checked_backward(
+                layer.backward(layer_cache, grad),
+                label=functools.partial(self.layer_label, index),
+                x_shape=layer_cache.x.shape,
+                params=layer.params(),
+            )
         named: dict[str, Array] = {}
         for name, ref in self._refs.items():
             if ref.index in local:
