@@ -13,7 +13,7 @@ from layerkit.gradcheck import (
 )
 from layerkit.io import load_params, save_params
 from layerkit.layers import Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
-from layerkit.losses import BCELoss
+from layerkit.losses import BCELoss, BCEWithLogitsLoss, Loss, MSELoss, SoftmaxCrossEntropyLoss
 from layerkit.models import fraud_net, fraud_net_from_arrays, fraud_net_seed_case, mlp
 from layerkit.optim import SGD, Adam, History, Optimizer, fit
 from layerkit.params import ParamSpec, TensorSpec
@@ -25,6 +25,7 @@ __all__ = [
     "SGD",
     "Adam",
     "BCELoss",
+    "BCEWithLogitsLoss",
     "CheckOptions",
     "Dropout",
     "GradCheckReport",
@@ -33,11 +34,14 @@ __all__ = [
     "LayerkitError",
     "LayersReport",
     "Linear",
+    "Loss",
+    "MSELoss",
     "Optimizer",
     "ParamSpec",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "SoftmaxCrossEntropyLoss",
     "Tanh",
     "TensorResult",
     "TensorSpec",

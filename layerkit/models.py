@@ -1,4 +1,4 @@
-"""Ready-made networks: the seed notebook's fraud-detection net."""
+"""Ready-made networks: multi-layer perceptrons for any loss, and the seed notebook's fraud net."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from layerkit._typing import Array, ArrayLike, SeedLike
 from layerkit.errors import ConfigError
 from layerkit.layers import Linear, ReLU, Sigmoid
 from layerkit.layers.linear import InitScheme
-from layerkit.losses import BCELoss
+from layerkit.losses import BCELoss, Loss
 from layerkit.sequential import Sequential
 
 FRAUD_NET_WIDTHS: tuple[int, ...] = (4, 5, 3, 1)
@@ -22,12 +22,29 @@ FRAUD_NET_WIDTHS: tuple[int, ...] = (4, 5, 3, 1)
 def mlp(
     widths: Sequence[int],
     *,
+    loss: Loss | None = None,
     seed: SeedLike = 0,
     init: InitScheme = "he",
     dtype: type[np.floating] | np.dtype[np.floating] = np.float64,
 ) -> Sequential:
-    """A binary classifier: Linear layers of ``widths`` with ReLU between, Sigmoid and BCE at
-    the end. ``widths=(4, 5, 3, 1)`` is the seed's fraud net."""
+    """Linear layers of ``widths`` with ReLU between, and ``loss`` at the end.
+
+    ``widths=(4, 5, 3, 1)`` with the default loss is the seed's fraud net.
+
+    Args:
+        widths: input width, hidden widths, output width (two or more positive integers).
+        loss: default [`BCELoss`][layerkit.BCELoss], a binary classifier: the net then ends in
+            a Sigmoid (BCELoss reads probabilities). Any other loss reads the last Linear's
+            output: [`MSELoss`][layerkit.MSELoss] for regression,
+            [`SoftmaxCrossEntropyLoss`][layerkit.SoftmaxCrossEntropyLoss] for ``k`` classes
+            (``widths[-1] == k``), [`BCEWithLogitsLoss`][layerkit.BCEWithLogitsLoss].
+        seed: seed or generator for the initial weights.
+        init: weight initialisation scheme of each Linear.
+        dtype: the parameters' floating dtype.
+
+    Raises:
+        ConfigError: ``widths`` not two or more positive integers.
+    """
     sizes = list(widths)
     if len(sizes) < 2 or any(
         isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1 for w in sizes
@@ -35,11 +52,12 @@ def mlp(
         msg = f"mlp: 'widths' must be two or more positive integers (got {list(widths)!r})."
         raise ConfigError(msg)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    chosen = BCELoss() if loss is None else loss
     layers: list[Linear | ReLU | Sigmoid] = []
-    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(Linear(int(n_in), int(n_out), init=init, seed=rng, dtype=dtype))
-        layers.append(ReLU() if index < len(sizes) - 2 else Sigmoid())
-    return Sequential(layers, loss=BCELoss())
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [Linear(int(n_in), int(n_out), init=init, seed=rng, dtype=dtype), ReLU()]
+    layers[-1:] = [Sigmoid()] if isinstance(chosen, BCELoss) else []
+    return Sequential(layers, loss=chosen)
 
 
 def fraud_net(*, seed: SeedLike = 0, init: InitScheme = "he") -> Sequential:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import overload
 
 import attrs
 import numpy as np
 
+from layerkit._backward import checked_backward, layer_label
 from layerkit._typing import Array, ArrayLike, SeedLike
 from layerkit._validate import as_batch, as_float_array, as_float_dtype
 from layerkit.errors import CacheError, ConfigError, ShapeError
-from layerkit.layers.activations import Sigmoid
 from layerkit.layers.base import Cache, Layer
-from layerkit.losses import BCELoss, check_targets
+from layerkit.losses import Loss, fused_loss
 from layerkit.params import ParamSpec
 
 
@@ -47,17 +48,18 @@ class ParamRef:
 class Sequential:
     """Layers applied in order, with an optional loss.
 
-    **Arguments:** ``layers`` (a sequence, or several positional layers); ``loss`` e.g.
-    :class:`~layerkit.losses.BCELoss`. Widths are checked at construction where layers state
-    them; parameters are named by local name and the 1-based index of the parameterised layer
-    (``W1, b1, W2, b2, ...``, as in the seed notebook).
+    **Arguments:** ``layers`` (a sequence, or several positional layers); ``loss`` any
+    [`Loss`][layerkit.Loss] (BCE, BCE with logits, MSE, softmax cross-entropy or your own).
+    Widths are checked at construction where layers state them; parameters are named by local
+    name and the 1-based index of the parameterised layer (``W1, b1, W2, b2, ...``, as in the
+    seed notebook).
 
-    When the last layer is a :class:`~layerkit.layers.Sigmoid` and the loss a
-    :class:`~layerkit.losses.BCELoss`, the loss is computed from the logits (finite and exact
-    even where the sigmoid saturates); ``forward`` and ``predict`` still return probabilities.
+    A BCELoss after a final Sigmoid is computed from the logits, by the one rule of
+    [`fused_loss`][layerkit.losses.fused_loss]; ``forward`` and ``predict`` still return
+    probabilities.
     """
 
-    def __init__(self, *layers: Layer | Sequence[Layer], loss: BCELoss | None = None) -> None:
+    def __init__(self, *layers: Layer | Sequence[Layer], loss: Loss | None = None) -> None:
         flat: list[Layer] = []
         for item in layers:
             if isinstance(item, Layer):
@@ -76,8 +78,12 @@ class Sequential:
                 raise ConfigError(msg)
         if not flat:
             raise ConfigError("Sequential: needs at least one layer (got none).")
-        if loss is not None and not isinstance(loss, BCELoss):
-            msg = f"Sequential: 'loss' must be a BCELoss or None, got {type(loss).__name__}."
+        if loss is not None and not isinstance(loss, Loss):
+            msg = (
+                "Sequential: 'loss' must be a layerkit Loss (BCELoss, BCEWithLogitsLoss, "
+                f"MSELoss, SoftmaxCrossEntropyLoss or a Loss subclass) or None, got "
+                f"{type(loss).__name__}."
+            )
             raise ConfigError(msg)
         for position, layer in enumerate(flat):
             first = next(i for i, other in enumerate(flat) if other is layer)
@@ -89,7 +95,8 @@ class Sequential:
                 )
                 raise ConfigError(msg)
         self.layers: tuple[Layer, ...] = tuple(flat)
-        self.loss: BCELoss | None = loss
+        self.loss: Loss | None = loss
+        self._body_loss: Loss | None = None if loss is None else fused_loss(loss, flat[-1]) or loss
         self._refs = self._name_parameters()
         self._check_widths()
 
@@ -110,7 +117,7 @@ class Sequential:
         width: int | None = None
         previous: str = "input"
         for index, layer in enumerate(self.layers):
-            label = f"layer {index} ({layer.name})"
+            label = layer_label(index, layer)
             if layer.in_features is not None and width is not None and layer.in_features != width:
                 msg = (
                     f"Sequential: {label} expects {layer.in_features} input features but "
@@ -137,8 +144,8 @@ class Sequential:
 
     @property
     def fused_logits(self) -> bool:
-        """True when the loss is computed from the logits of a final Sigmoid."""
-        return isinstance(self.loss, BCELoss) and isinstance(self.layers[-1], Sigmoid)
+        """True when the loss reads the input of the last layer (a final Sigmoid's logits)."""
+        return self._body_loss is not self.loss
 
     @property
     def body(self) -> tuple[Layer, ...]:
@@ -185,7 +192,7 @@ class Sequential:
 
     def layer_label(self, index: int) -> str:
         """A readable label for layer ``index``: ``layer 2 (Linear(5->3))``."""
-        return f"layer {index} ({self.layers[index].name})"
+        return layer_label(index, self.layers[index])
 
     def flatten(self) -> Array:
         """All parameters as one flat vector (order of :attr:`param_spec`)."""
@@ -281,32 +288,41 @@ class Sequential:
         grad = np.asarray(grad_out)
         local: dict[int, dict[str, Array]] = {}
         for index in reversed(range(len(cache.caches))):
-            grad, grads = self.layers[index].backward(cache.caches[index], grad)
-            local[index] = grads
+            layer, layer_cache = self.layers[index], cache.caches[index]
+            grad, local[index] = checked_backward(
+                layer.backward(layer_cache, grad),
+                label=functools.partial(self.layer_label, index),
+                x_shape=layer_cache.x.shape,
+                params=layer.params(),
+            )
         named: dict[str, Array] = {}
         for name, ref in self._refs.items():
             if ref.index in local:
                 named[name] = local[ref.index][ref.local]
         return grad, named
 
-    def _require_loss(self) -> BCELoss:
-        if self.loss is None:
-            raise ConfigError("Sequential: this model has no loss; build it with loss=BCELoss().")
-        return self.loss
+    def _require_loss(self) -> Loss:
+        """The loss applied to the body's output (BCEWithLogitsLoss when fused)."""
+        if self._body_loss is None:
+            msg = (
+                "Sequential: this model has no loss; build it with one, e.g. loss=BCELoss() "
+                "or loss=MSELoss()."
+            )
+            raise ConfigError(msg)
+        return self._body_loss
+
+    @property
+    def _loss_owner(self) -> str:
+        return f"Sequential ({self.loss!r})"
 
     def sample_losses(self, body_out: Array, y: Array) -> Array:
-        """Per-sample losses from the body's output ``(..., m, k)`` -> ``(..., m)``."""
-        loss = self._require_loss()
-        if self.fused_logits:
-            return loss.sample_losses_from_logits(body_out, y)
-        return loss.sample_losses(body_out, y)
+        """Per-sample losses from the body's output ``(..., m, k)`` -> ``(..., m)``; ``y``
+        as returned by [`check_targets`][layerkit.Sequential.check_targets] (not re-checked)."""
+        return self._require_loss().sample_losses(body_out, y)
 
     def loss_grad(self, body_out: Array, y: Array) -> Array:
         """Gradient of the mean loss w.r.t. the body's output ``(m, k)``."""
-        loss = self._require_loss()
-        if self.fused_logits:
-            return loss.grad_from_logits(body_out, y)
-        return loss.grad(body_out, y)
+        return self._require_loss().grad(body_out, y, owner=self._loss_owner)
 
     def check_targets(self, y: ArrayLike, m: int, *, width: int | None = None) -> Array:
         """Validate targets for a batch of ``m`` against the model's output width.
@@ -314,13 +330,18 @@ class Sequential:
         ``width`` is the predictions' width when the caller knows it (from a forward); else
         the width the layers state. A model of elementwise layers only states none: then
         ``y`` of shape ``(m, k)`` sets ``k``, and any other ``y`` must be one label per sample.
+        The loss decides what targets it accepts (softmax cross-entropy: labels or one-hot).
+
+        Returns:
+            The targets as the loss uses them, ``(m, k)`` in the model's dtype.
         """
+        loss = self._require_loss()
         out_width = width if width is not None else self._output_width()
         if out_width is None:
             target = as_float_array(y, name="y", owner="Sequential")
             out_width = target.shape[1] if target.ndim == 2 and target.shape[0] == m else 1
-        shape = (m, out_width)
-        return check_targets(y, shape, owner="Sequential").astype(self.dtype, copy=False)
+        checked = loss.check_targets(y, (m, out_width), owner=self._loss_owner)
+        return checked.astype(self.dtype, copy=False)
 
     def _output_width(self) -> int | None:
         width = self.in_features
@@ -344,8 +365,10 @@ class Sequential:
         ``noise``, ``rng`` and ``params`` as in :meth:`forward` (``params`` evaluates the model
         at other parameter values without writing them into its layers).
         """
-        value, body_out, target, cache = self._body_loss(x, y, noise, rng, params)
-        _, grads = self.backward(cache, self.loss_grad(body_out, target))
+        body_out, cache = self._body_forward(x, noise, rng, params)
+        loss = self._require_loss()
+        value, grad_out = loss.value_and_grad(body_out, y, owner=self._loss_owner)
+        _, grads = self.backward(cache, grad_out)
         return value, grads
 
     def loss_value(
@@ -359,23 +382,20 @@ class Sequential:
     ) -> float:
         """Mean loss on ``(x, y)``; ``noise``, ``rng`` and ``params`` as in :meth:`forward`
         (with neither ``noise`` nor ``rng``, stochastic layers act as the identity)."""
-        return self._body_loss(x, y, noise, rng, params)[0]
+        body_out, _ = self._body_forward(x, noise, rng, params)
+        return self._require_loss().value(body_out, y, owner=self._loss_owner)
 
-    def _body_loss(
+    def _body_forward(
         self,
         x: ArrayLike,
-        y: ArrayLike,
         noise: Sequence[Array | None] | None,
         rng: SeedLike,
         params: Mapping[str, Array] | None,
-    ) -> tuple[float, Array, Array, SequentialCache]:
-        """Forward through the body, then the mean loss: ``(loss, body_out, targets, cache)``."""
+    ) -> tuple[Array, SequentialCache]:
+        """Forward through the layers the loss reads. loss_value and loss_and_grad both hand
+        the result to the loss's own checks (outputs, then targets), so they refuse alike."""
         self._require_loss()
-        body_out, cache = self.forward(
-            x, noise=noise, rng=rng, layers=len(self.body), params=params
-        )
-        target = self.check_targets(y, body_out.shape[0], width=body_out.shape[1])
-        return float(self.sample_losses(body_out, target).mean()), body_out, target, cache
+        return self.forward(x, noise=noise, rng=rng, layers=len(self.body), params=params)
 
     def predict(self, x: ArrayLike) -> Array:
         """The model's output for ``x`` ``(m, in)`` in evaluation mode (no dropout)."""

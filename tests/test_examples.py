@@ -70,6 +70,19 @@ EXPECTED: dict[str, list[str]] = {
         r"^fixed masks: pass ",
         r"^NondeterministicError: the loss gave .* nondeterministic",
     ],
+    "06_regression_mse.py": [
+        r"^  loss: MSELoss\(\)   total params: 721$",
+        r"^training MSE: epoch 1 0\.\d+, epoch 80 0\.00\d+$",
+        r"^test MSE 0\.0\d+ vs 0\.7\d+ for always predicting the mean$",
+        r"^gradient check of the trained net on 32 rows: pass ",
+    ],
+    "07_three_class_softmax.py": [
+        r"^  loss: SoftmaxCrossEntropyLoss\(\)   total params: 747$",
+        r"^labels and one-hot rows give the same loss: True$",
+        r"^training loss: epoch 1 1\.\d+, epoch 60 0\.0\d+$",
+        r"^test accuracy: 9\d\.\d%|^test accuracy: 100\.0%",
+        r"^gradient check of the trained net on 30 rows: pass ",
+    ],
 }
 
 

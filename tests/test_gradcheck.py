@@ -595,3 +595,72 @@ class TestProperties:
         layers[position] = BuggyLinear(base, scale={"W": 1 + 1e-5})
         report = check_model(lk.Sequential(layers, loss=BCELoss()), x, y)
         assert report.failed == (name,), str(report)
+
+
+def net_for(
+    loss_name: str, *, bug: Mapping[str, float] | None = None
+) -> tuple[lk.Sequential, Array, Array]:
+    """Linear(3->5) -> Tanh -> Linear(5->k) (-> Sigmoid for BCELoss) with ``loss_name`` and
+    data it accepts; ``bug`` scales gradients of the second Linear (a planted bug)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((6, 3))
+    k = {"MSELoss": 2, "SoftmaxCrossEntropyLoss": 3}.get(loss_name, 2)
+    targets: dict[str, Array] = {
+        "BCELoss": (rng.random((6, k)) < 0.5).astype(np.float64),
+        "BCEWithLogitsLoss": rng.uniform(0.0, 1.0, (6, k)),
+        "MSELoss": rng.standard_normal((6, k)),
+        "SoftmaxCrossEntropyLoss": rng.integers(0, k, 6).astype(np.float64),
+    }
+    second = Linear(5, k, seed=2)
+    end: list[lk.Layer] = [BuggyLinear(second, scale=bug) if bug else second]
+    if loss_name == "BCELoss":
+        end.append(Sigmoid())
+    loss = getattr(lk, loss_name)()
+    return lk.Sequential([Linear(3, 5, seed=1), Tanh(), *end], loss=loss), x, targets[loss_name]
+
+
+LOSS_NAMES = ["BCELoss", "BCEWithLogitsLoss", "MSELoss", "SoftmaxCrossEntropyLoss"]
+
+
+class TestEveryLoss:
+    """check_model works with every loss: correct nets pass, planted bugs fail where planted."""
+
+    @pytest.mark.parametrize("loss_name", LOSS_NAMES)
+    def test_correct_net_passes(self, loss_name: str) -> None:
+        """A correct net with this loss passes."""
+        model, x, y = net_for(loss_name)
+        report = check_model(model, x, y)
+        assert report.verdict == "pass", str(report)
+
+    @pytest.mark.parametrize("loss_name", LOSS_NAMES)
+    def test_planted_bug_in_a_layer_fails_there(self, loss_name: str) -> None:
+        """dW2 off by 0.1%: fail, on W2 only, and the per-layer check blames layer 2."""
+        model, x, y = net_for(loss_name, bug={"W": 1.001})
+        report = check_model(model, x, y)
+        assert report.verdict == "fail"
+        assert report.failed == ("W2",)
+        assert report.culprits == (model.layer_label(2),)
+
+    @pytest.mark.parametrize("loss_name", LOSS_NAMES)
+    def test_planted_bug_in_the_loss_fails_every_tensor(self, loss_name: str) -> None:
+        """sample_grads off by 1%: every tensor fails; no layer fails in isolation."""
+        base = type(getattr(lk, loss_name)())
+
+        class OffByOnePercent(base):  # type: ignore[valid-type, misc]
+            def sample_grads(self, out: Array, y: Array) -> Array:
+                return np.asarray(1.01 * super().sample_grads(out, y))
+
+        model, x, y = net_for(loss_name)
+        report = check_model(lk.Sequential(list(model.layers), loss=OffByOnePercent()), x, y)
+        assert report.verdict == "fail"
+        assert report.failed == ("W1", "b1", "W2", "b2")
+        assert "no layer fails in isolation" in report.notes[-1]
+
+    def test_softmax_saturated_logits_pass(self) -> None:
+        """Logits near +-60 (softmax probabilities ~1e-52): the check still passes."""
+        model, x, y = net_for("SoftmaxCrossEntropyLoss")
+        last = model[2]
+        assert isinstance(last, Linear)
+        last.W *= 40.0
+        report = check_model(model, x, y)
+        assert report.verdict == "pass", str(report)

@@ -18,7 +18,7 @@ import pytest
 
 from layerkit.errors import ConfigError
 from layerkit.layers import Linear, ReLU, Sigmoid
-from layerkit.losses import BCELoss
+from layerkit.losses import BCELoss, BCEWithLogitsLoss, Loss, MSELoss, SoftmaxCrossEntropyLoss
 from layerkit.models import (
     FRAUD_NET_WIDTHS,
     SeedCase,
@@ -359,4 +359,26 @@ class TestFraudNetFromArrays:
         flat = {k: (v.reshape(-1) if k.startswith("b") else v) for k, v in parameters.items()}
         np.testing.assert_array_equal(
             fraud_net_from_arrays(flat).flatten(), fraud_net_from_arrays(parameters).flatten()
+        )
+
+
+class TestMlpForAnyLoss:
+    """mlp(widths, loss=...) builds regression and multi-class nets as well as classifiers."""
+
+    @pytest.mark.parametrize(
+        ("loss", "ends_in_sigmoid"),
+        [(None, True), (BCELoss(), True), (BCEWithLogitsLoss(), False), (MSELoss(), False),
+         (SoftmaxCrossEntropyLoss(), False)],
+    )  # fmt: skip
+    def test_output_layer(self, loss: Loss | None, ends_in_sigmoid: bool) -> None:
+        """A Sigmoid only before BCELoss (it reads probabilities); else the last Linear."""
+        model = mlp([3, 6, 2], loss=loss)
+        kinds = [type(layer) for layer in model]
+        assert kinds == [Linear, ReLU, Linear] + ([Sigmoid] if ends_in_sigmoid else [])
+        assert isinstance(model.loss, BCELoss if loss is None else type(loss))
+
+    def test_same_weights_whatever_the_loss(self) -> None:
+        """The loss changes the end, not the initial weights drawn from the seed."""
+        np.testing.assert_array_equal(
+            mlp([3, 6, 2], seed=4).flatten(), mlp([3, 6, 2], seed=4, loss=MSELoss()).flatten()
         )

@@ -11,7 +11,7 @@ import pytest
 
 from layerkit.errors import ConfigError, NonFiniteError, ShapeError, TargetError
 from layerkit.layers import Dropout, Linear, ReLU, Sigmoid
-from layerkit.losses import BCELoss
+from layerkit.losses import BCELoss, MSELoss, SoftmaxCrossEntropyLoss
 from layerkit.models import fraud_net, mlp
 from layerkit.optim import SGD, Adam, History, Optimizer, fit
 from layerkit.sequential import Sequential
@@ -295,3 +295,41 @@ class TestFitContract:
         fit(model, x, y, optimizer=Adam(lr=0.01), epochs=3)
         assert model.dtype == np.float32
         assert all(a.dtype == np.float32 for a in model.params().values())
+
+
+class TestFitAnyLoss:
+    """fit trains regression (MSE) and multi-class (softmax cross-entropy) nets."""
+
+    def test_regression_with_mse(self) -> None:
+        """A 2-output linear target y = x A + c: the MSE falls below 1% of where it started."""
+        rng = np.random.default_rng(5)
+        x = rng.standard_normal((200, 3))
+        y = x @ rng.standard_normal((3, 2)) + np.array([0.5, -1.0])
+        model = mlp([3, 16, 2], loss=MSELoss(), seed=0)
+        start = model.loss_value(x, y)
+        history = fit(model, x, y, optimizer=Adam(lr=0.02), epochs=150, batch_size=50)
+        assert history.losses[-1] < 0.01 * start
+        assert model.loss_value(x, y) < 0.01 * start
+
+    def test_three_classes_with_integer_labels(self) -> None:
+        """Three blobs, labels 0, 1, 2 as integers: the argmax of the logits is right for
+        at least 95% of the samples; one-hot targets train to the same parameters."""
+        rng = np.random.default_rng(6)
+        centres = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0]])
+        labels = rng.integers(0, 3, 300)
+        x = centres[labels] + rng.standard_normal((300, 2))
+        trained = []
+        for targets in (labels, np.eye(3)[labels]):
+            model = mlp([2, 8, 3], loss=SoftmaxCrossEntropyLoss(), seed=0)
+            fit(model, x, targets, optimizer=Adam(lr=0.02), epochs=30, batch_size=60)
+            trained.append(model.flatten())
+            assert np.mean(model.predict(x).argmax(axis=1) == labels) >= 0.95
+        np.testing.assert_array_equal(trained[0], trained[1])
+
+    def test_bad_labels_refused_before_training(self) -> None:
+        """A label 3 for three classes: TargetError naming the model's loss, nothing trained."""
+        model = mlp([2, 4, 3], loss=SoftmaxCrossEntropyLoss(), seed=0)
+        before = model.flatten().copy()
+        with pytest.raises(TargetError, match=r"Sequential \(SoftmaxCrossEntropyLoss\(\)\)"):
+            fit(model, np.zeros((3, 2)), [0, 3, 1], epochs=1)
+        np.testing.assert_array_equal(model.flatten(), before)

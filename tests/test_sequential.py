@@ -22,7 +22,7 @@ from layerkit.errors import (
     TargetError,
 )
 from layerkit.layers import Dropout, Linear, ReLU, Sigmoid, Tanh
-from layerkit.losses import BCELoss
+from layerkit.losses import BCELoss, BCEWithLogitsLoss, Loss, MSELoss, SoftmaxCrossEntropyLoss
 from layerkit.models import fraud_net, mlp
 from layerkit.sequential import Sequential
 
@@ -84,7 +84,7 @@ class TestConstruction:
             Sequential([Linear(2, 2), "relu"])  # type: ignore[list-item]
 
     def test_bad_loss_refused(self) -> None:
-        """The loss must be a BCELoss or None."""
+        """The loss must be a layerkit Loss or None."""
         with pytest.raises(ConfigError, match="'loss'"):
             Sequential(Linear(2, 1), loss="bce")  # type: ignore[arg-type]
 
@@ -704,3 +704,88 @@ class TestLossAtOtherParameters:
         wrong = {**params, "W2": params["W2"].T}
         with pytest.raises(LayerkitError, match=r"'W2'\] must have shape \(3, 5\)"):
             model.loss_and_grad(x, y, params=wrong)
+
+
+class TestAnyLoss:
+    """Sequential takes any Loss; loss_value and loss_and_grad refuse the same things."""
+
+    @pytest.mark.parametrize(
+        ("loss", "y"),
+        [
+            (BCEWithLogitsLoss(), np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])),
+            (MSELoss(), np.array([[0.5, -2.0], [1.0, 3.0], [0.0, 0.0]])),
+            (SoftmaxCrossEntropyLoss(), np.array([1, 0, 1])),
+        ],
+    )
+    def test_loss_reads_the_output(
+        self, loss: Loss, y: FloatArray, rng: np.random.Generator
+    ) -> None:
+        """Without a final Sigmoid the loss reads the model's output: loss_value equals
+        loss.value(predict(x), y), and the gradient reaching the output is loss.grad."""
+        model = Sequential(Linear(3, 4, seed=0), Tanh(), Linear(4, 2, seed=1), loss=loss)
+        x = rng.standard_normal((3, 3))
+        out = model.predict(x)
+        assert model.loss_value(x, y) == loss.value(out, y)
+        value, grads = model.loss_and_grad(x, y)
+        assert value == loss.value(out, y)
+        _, cache = model.forward(x)
+        _, expected = model.backward(cache, loss.grad(out, y))
+        for name in expected:
+            np.testing.assert_array_equal(grads[name], expected[name])
+
+    def test_fused_bce_equals_bce_with_logits(self, rng: np.random.Generator) -> None:
+        """Linear -> Sigmoid with BCELoss gives bitwise what Linear with BCEWithLogitsLoss gives."""
+        layer = Linear(3, 1, seed=0)
+        fused = Sequential(layer, Sigmoid(), loss=BCELoss())
+        explicit = Sequential(layer.astype(np.float64), loss=BCEWithLogitsLoss())
+        x = 20 * rng.standard_normal((6, 3))  # saturating logits
+        y = (rng.random((6, 1)) < 0.5).astype(float)
+        assert fused.fused_logits and not explicit.fused_logits
+        assert fused.loss_and_grad(x, y)[0] == explicit.loss_and_grad(x, y)[0]
+        for name, grad in fused.loss_and_grad(x, y)[1].items():
+            np.testing.assert_array_equal(grad, explicit.loss_and_grad(x, y)[1][name])
+        assert "loss: BCELoss() (from logits)" in repr(fused)
+
+    def test_bare_linear_with_bce_refused(self) -> None:
+        """A model ending in a bare Linear with BCELoss is refused at construction with advice."""
+        with pytest.raises(ConfigError) as info:
+            Sequential(Linear(3, 4), ReLU(), Linear(4, 1), loss=BCELoss())
+        message = str(info.value)
+        assert "bare Linear(4->1)" in message
+        assert "add a Sigmoid, or use BCEWithLogitsLoss" in message
+
+    def test_value_and_grad_refuse_alike(self, rng: np.random.Generator) -> None:
+        """Tanh outputs are no probabilities: loss_value and loss_and_grad both raise the same
+        TargetError (loss_value used to return NaN), with the advice."""
+        model = Sequential(Linear(3, 1, seed=0), Tanh(), loss=BCELoss())
+        x = 10 * rng.standard_normal((8, 3))
+        y = np.ones((8, 1))
+        with pytest.raises(TargetError) as from_value:
+            model.loss_value(x, y)
+        with pytest.raises(TargetError) as from_grad:
+            model.loss_and_grad(x, y)
+        assert str(from_value.value) == str(from_grad.value)
+        assert str(from_value.value).startswith("Sequential (BCELoss()): 'p' must be probabilities")
+        assert "add a Sigmoid, or use BCEWithLogitsLoss" in str(from_value.value)
+
+    def test_bce_subclass_is_not_fused(self, rng: np.random.Generator) -> None:
+        """A BCELoss subclass after a Sigmoid reads the probabilities, so its code runs."""
+
+        class DoubledBCE(BCELoss):
+            def sample_losses(self, out: FloatArray, y: FloatArray) -> FloatArray:
+                return 2.0 * super().sample_losses(out, y)
+
+        layer = Linear(3, 1, seed=0)
+        plain = Sequential(layer, Sigmoid(), loss=BCELoss())
+        doubled = Sequential(layer, Sigmoid(), loss=DoubledBCE())
+        x, y = rng.standard_normal((4, 3)), np.array([[1.0], [0.0], [1.0], [0.0]])
+        assert not doubled.fused_logits
+        assert doubled.loss_value(x, y) == pytest.approx(2 * plain.loss_value(x, y), rel=1e-14)
+
+    def test_softmax_targets_checked_with_the_loss_named(self) -> None:
+        """Targets are the loss's to judge; the error names the model's loss."""
+        model = Sequential(Linear(2, 3), loss=SoftmaxCrossEntropyLoss())
+        with pytest.raises(
+            TargetError, match=r"^Sequential \(SoftmaxCrossEntropyLoss\(\)\): targets 'y'"
+        ):
+            model.loss_value(np.zeros((2, 2)), [0, 5])

@@ -16,6 +16,7 @@ from functools import partial
 import attrs
 import numpy as np
 
+from layerkit._backward import checked_backward, layer_label
 from layerkit._typing import Array, ArrayLike, Float64Array, IntArray
 from layerkit._validate import as_float_array
 from layerkit.errors import (
@@ -371,7 +372,8 @@ class ChainObjective(Objective):
 
     **Arguments:** ``layers``; ``params`` one dict per layer (local name -> array; copied);
     ``names`` model name -> :class:`TensorRef` for every tensor to check (``x`` included if
-    wanted); ``x`` ``(m, in)``; ``noise`` one mask or None per layer; ``head``.
+    wanted); ``x`` ``(m, in)``; ``noise`` one mask or None per layer; ``head``; ``labels``
+    how errors name each layer (default ``layer i (name)``, as in a model).
     """
 
     merges_tensors = True
@@ -384,9 +386,16 @@ class ChainObjective(Objective):
         x: ArrayLike,
         noise: Sequence[Array | None],
         head: Head,
+        *,
+        labels: Sequence[str] | None = None,
     ) -> None:
         _prime_allocator()
         self.layers = tuple(layers)
+        self.labels = (
+            tuple(labels)
+            if labels is not None
+            else tuple(layer_label(i, layer) for i, layer in enumerate(self.layers))
+        )
         self.layer_params = [
             {local: _as_private(v, f"{layer.name}.{local}") for local, v in p.items()}
             for layer, p in zip(self.layers, params, strict=True)
@@ -530,21 +539,17 @@ class ChainObjective(Objective):
         grad: Array = self.head.grad(self._out)
         local: dict[int, dict[str, Array]] = {}
         for index in reversed(range(len(self.layers))):
-            grad, grads = self.layers[index].backward(self._caches[index], grad)
-            local[index] = grads
-        result: dict[str, Float64Array] = {}
-        for name, ref in self.refs.items():
-            value = grad if ref.layer < 0 else local[ref.layer][ref.local]
-            result[name] = np.array(value, dtype=np.float64)
-            expected = self.values[name].shape
-            if result[name].shape != expected:
-                owner = "the input" if ref.layer < 0 else self.layers[ref.layer].name
-                msg = (
-                    f"{owner}: backward returned a gradient of shape {result[name].shape} for "
-                    f"'{name}', expected {expected}."
-                )
-                raise GradientSpecError(msg)
-        return result
+            cache = self._caches[index]
+            grad, local[index] = checked_backward(
+                self.layers[index].backward(cache, grad),
+                label=partial(self.labels.__getitem__, index),
+                x_shape=cache.x.shape,
+                params=self.layer_params[index],
+            )
+        return {
+            name: np.array(grad if ref.layer < 0 else local[ref.layer][ref.local], np.float64)
+            for name, ref in self.refs.items()
+        }
 
     @disposable_caches()
     def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
