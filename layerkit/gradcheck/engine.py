@@ -412,6 +412,24 @@ def _random_direction(
     return direction
 
 
+def _balanced_direction(
+    objective: Objective, names: tuple[str, ...], analytic: Mapping[str, Float64Array]
+) -> dict[str, Float64Array]:
+    """``sign(g_i) / sum_T |g|`` on each tensor ``T`` of ``names``: every tensor adds exactly
+    1 to the analytic slope, with no cancellation, so a relative error ``e`` in any one
+    tensor's gradient moves the slope by ``e`` out of ``len(names)``, however small or large
+    that tensor is (with random signs a big tensor would drown a small one's bug)."""
+    direction: dict[str, Float64Array] = {}
+    for name in objective.names:
+        g = np.nan_to_num(analytic[name], nan=0.0, posinf=0.0, neginf=0.0)
+        total = float(np.sum(np.abs(g)))
+        if name in names and total > 0 and np.isfinite(total):
+            direction[name] = np.sign(g) / total
+        else:
+            direction[name] = np.zeros_like(objective.values[name])
+    return direction
+
+
 def _slope_along(
     analytic: Mapping[str, Float64Array], direction: Mapping[str, Float64Array]
 ) -> float:
@@ -493,9 +511,12 @@ def _directions_probe(
     options: CheckOptions,
     rng: np.random.Generator,
 ) -> tuple[ProbeResult, Noise]:
-    """Probe ``options.directions`` random directions over the tensors ``names``; without a
-    ``noise``, measure it first along the first direction (whose points the probe reuses)."""
-    directions = [_random_direction(objective, names, rng) for _ in range(options.directions)]
+    """Probe ``options.directions`` directions over the tensors ``names``: the first
+    balanced (see :func:`_balanced_direction`), the others random; without a ``noise``,
+    measure it first along the first direction (whose points the probe reuses)."""
+    directions = [_balanced_direction(objective, names, analytic)] + [
+        _random_direction(objective, names, rng) for _ in range(options.directions - 1)
+    ]
     slopes = np.array([_slope_along(analytic, d) for d in directions])
     evaluate = _directions_evaluate(objective, directions)
     if noise is None and not np.isfinite(f0):

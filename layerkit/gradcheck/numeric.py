@@ -85,7 +85,7 @@ SCALE_RATIO = 0.5
 """Analytic this much closer to the large-step secant than the small-step estimate turns a
 failure into ``noisy``."""
 
-CURVATURE_DROP = 64.0
+CURVATURE_DROP = 4.0
 """Roughness falling by more than this when the step shrinks 16x (curvature: it falls about
 4096x) means the stencil was too wide, not a kink: shrink again."""
 
