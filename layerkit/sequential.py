@@ -15,7 +15,7 @@ from layerkit.errors import CacheError, ConfigError, ShapeError
 from layerkit.layers.activations import Sigmoid
 from layerkit.layers.base import Cache, Layer
 from layerkit.losses import BCELoss, check_targets
-from layerkit.params import ParamSpec
+from layerkit.params import ParamSpec, assign_arrays
 
 
 @attrs.frozen(eq=False)
@@ -192,10 +192,10 @@ class Sequential:
         return self.param_spec.flatten(self.params())
 
     def unflatten(self, vector: ArrayLike) -> None:
-        """Load all parameters from a flat vector (copied in; length is checked)."""
-        new = self.param_spec.unflatten(vector, owner="Sequential")
-        for name, array in self.params().items():
-            array[...] = new[name]
+        """Load all parameters from a flat vector (copied in; length checked, finite values
+        only; on any error nothing is written)."""
+        new = self.param_spec.unflatten(vector, owner="Sequential", finite=True)
+        assign_arrays(self.params(), new, owner="Sequential.unflatten")
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Sequential:
         """A copy of the model with parameters of ``dtype`` (a floating dtype)."""

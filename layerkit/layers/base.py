@@ -18,7 +18,7 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike, IntArray
 from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import CacheError, DTypeError, ShapeError
-from layerkit.params import ParamSpec
+from layerkit.params import ParamSpec, assign_arrays
 
 _DISPOSABLE: ContextVar[bool] = ContextVar("layerkit_disposable_caches", default=False)
 
@@ -212,10 +212,10 @@ class Layer(ABC):
         return self.param_spec.flatten(self.params())
 
     def unflatten(self, vector: ArrayLike) -> None:
-        """Load parameters from a flat vector of length ``param_spec.size`` (copied in)."""
-        new = self.param_spec.unflatten(vector, owner=self.name)
-        for name, array in self.params().items():
-            array[...] = new[name]
+        """Load parameters from a flat vector of length ``param_spec.size`` (copied in; finite
+        values only; on any error nothing is written)."""
+        new = self.param_spec.unflatten(vector, owner=self.name, finite=True)
+        assign_arrays(self.params(), new, owner=f"{self.name}.unflatten")
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Layer:
         """A copy of this layer with parameters of ``dtype`` (parameter-free layers: itself)."""
