@@ -94,7 +94,7 @@ def as_float_dtype(dtype: object, *, name: str = "dtype", owner: str) -> np.dtyp
     if result.kind != "f" or result.newbyteorder("=") not in SUPPORTED_DTYPES:
         msg = f"{owner}: '{name}' must be a floating dtype, float32 or float64 (got {result})."
         raise DTypeError(msg)
-    floating: np.dtype[np.floating] = result
+    floating: np.dtype[np.floating] = result.newbyteorder("=")  # byte order is storage only
     return floating
 
 

@@ -315,9 +315,9 @@ class TestBoundedReading:
         header: bytes,
         pattern: str,
     ) -> None:
-        """A ~400 KB file holding 400 MB of compressed zeros is refused with < 50 MB of
+        """A ~120 KB file holding 120 MB of compressed zeros is refused with < 50 MB of
         allocations."""
-        path = self.bomb(tmp_path / "bomb.npz", name, header, 400_000_000)
+        path = self.bomb(tmp_path / "bomb.npz", name, header, 120_000_000)
         assert path.stat().st_size < 2 * MiB
         refused(path, pattern)
         peak = self.peak_bytes(lambda: lk.load_params(net(), path))
