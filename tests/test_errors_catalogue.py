@@ -677,7 +677,7 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase(("check", "--arch", "4,x,1"), ("--arch", "'4,x,1'", "positive integers")),
     CliCase(("check", "--arch", "4"), ("--arch", "'4'", "two or more")),
     CliCase(("check", "--arch", "4,0,1"), ("--arch", "'4,0,1'", "positive integers")),
-    CliCase(("check", "--arch", "100000000000000000000,1"), ("cannot allocate W", "widths")),
+    CliCase(("check", "--arch", "100000000000000000000,1"), ("--arch", "GB", "memory", "smaller")),
     CliCase(("check", "--arch", "4,3", "--batch", "0"), ("--batch", "'0'", "positive integer")),
     CliCase(("check", "--batch", "5"), ("--batch", "--arch")),
     CliCase(("check", "--seed", "-1"), ("--seed", "'-1'", "non-negative integer")),
@@ -689,7 +689,12 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase(("check", "--tolerance", "1e-3"), ("unrecognized arguments", "--tolerance")),
     CliCase(("sweep", "--points", "0"), ("--points", "'0'", "positive integer")),
     CliCase(("sweep", "--plot", "no-such-dir/sweep.png"), ("--plot", "no-such-dir/sweep.png")),
-)
+    CliCase(("check", "--arch", "4,3", "--batch", "1000000000"),
+            ("--batch 1000000000", "448 GB", "memory", "smaller")),
+    CliCase(("sweep", "--points", "1000000000"), ("--points 1000000000", "memory", "smaller")),
+    CliCase(("check", "--arch", "4,100000,100000,1"), ("--arch 4,100000,100000,1", "640 GB")),
+    CliCase(("sweep", "--plot", ""), ("--plot", "'' is not a file name")),
+)  # fmt: skip
 
 
 def _float_and_converted(
