@@ -88,7 +88,7 @@ def as_float_dtype(dtype: object, *, name: str = "dtype", owner: str) -> np.dtyp
     """``dtype`` as float32 or float64; anything else (float16, integers...) is refused."""
     try:
         result = np.dtype(dtype)  # type: ignore[call-overload]
-    except TypeError as exc:
+    except Exception as exc:  # numpy's dtype parser raises TypeError, ValueError, SyntaxError...
         msg = f"{owner}: '{name}' must be a floating dtype, float32 or float64 (got {dtype!r})."
         raise DTypeError(msg) from exc
     if result.kind != "f" or result.newbyteorder("=") not in SUPPORTED_DTYPES:

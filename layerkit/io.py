@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -67,13 +68,19 @@ def _path_text(path: object, where: str) -> str:
     """``path`` as a string, refusing what is not a file path (None, open file objects)."""
     if isinstance(path, str | bytes | os.PathLike):
         text = os.fsdecode(os.fspath(path))
-        if text:
+        if text and "\0" not in text:
             return text
     msg = (
         f"{where}: 'path' must be a file path (str or os.PathLike), got "
         f"{type(path).__name__} {path!r}"[:200]
     )
     raise ParamFileError(msg + ".")
+
+
+def _shown_path(text: str) -> str:
+    """A path for a one-line message: quoted, shortened in the middle when very long."""
+    shown = text if len(text) <= 160 else f"{text[:80]}...{text[-60:]}"
+    return f"'{shown}'"
 
 
 def architecture(model: Sequential | Layer) -> dict[str, Any]:
@@ -108,6 +115,8 @@ def save_params(model: Sequential | Layer, path: PathLike) -> Path:
     """Write ``model``'s parameters and architecture to the ``.npz`` file ``path`` exactly.
 
     The file is written under a temporary name in the same folder (``.<name>.<random>.tmp``),
+    (through a symlink, in the folder of the file it points to; devices and other special files
+    are refused, never replaced),
     flushed to disk, and then atomically moved over ``path``: readers see the old file or the
     new one, never half of one. An existing ``path`` keeps its permission bits; a new file gets
     ``0o666`` minus the umask, like any other file. On any exception the temporary file is
@@ -140,14 +149,19 @@ def save_params(model: Sequential | Layer, path: PathLike) -> Path:
             )
             raise NonFiniteError(msg)
     text = _path_text(path, "save_params")
-    target = Path(text)
-    where = f"save_params: cannot write '{text}'"
-    if target.is_dir():
-        raise ParamFileError(f"{where}: it is a directory.")
+    where = f"save_params: cannot write {_shown_path(text)}"
+    target = Path(os.path.realpath(text))  # through a symlink: the link stays, its file changes
     try:
-        mode = target.stat().st_mode & 0o7777
-    except OSError:
+        status = target.stat()
+    except FileNotFoundError:
         mode = 0o666 & ~_umask()
+    except OSError as exc:
+        raise ParamFileError(f"{where}: {exc.strerror or exc}.") from exc
+    else:
+        if not stat.S_ISREG(status.st_mode):
+            kind = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file"
+            raise ParamFileError(f"{where}: it is {kind}.")
+        mode = stat.S_IMODE(status.st_mode)
     entries: dict[str, Array | np.ndarray[Any, np.dtype[np.str_]]] = {
         **params,
         META_KEY: np.array(meta),
@@ -173,7 +187,7 @@ def save_params(model: Sequential | Layer, path: PathLike) -> Path:
         if isinstance(exc, OSError):
             raise ParamFileError(f"{where}: {exc.strerror or exc}.") from exc
         raise
-    return target
+    return Path(text)
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -206,7 +220,9 @@ class _Archive:
         self.label = label
 
     def fault(self, member: str | None, problem: str) -> ParamFileError:
-        where = f"load_params: '{self.label}'" + (f", member {member!r}" if member else "")
+        where = f"load_params: {_shown_path(self.label)}" + (
+            f", member {member!r}" if member else ""
+        )
         return ParamFileError(f"{where} {problem}")
 
     def _member(self, info: zipfile.ZipInfo) -> tuple[IO[bytes], _Header]:
@@ -356,10 +372,14 @@ def _differences(
 
 def _read(model: Sequential | Layer, label: str, stream: IO[bytes]) -> dict[str, Array]:
     """The model's arrays from the open file ``stream``, all checked (see :func:`load_params`)."""
-    where = f"load_params: '{label}'"
-    if stream.read(6) == b"\x93NUMPY":
+    where = f"load_params: {_shown_path(label)}"
+    try:
+        magic = stream.read(6)
+        stream.seek(0)
+    except OSError as exc:
+        raise ParamFileError(f"{where} cannot be read: {exc.strerror or exc}.") from exc
+    if magic == b"\x93NUMPY":
         raise ParamFileError(f"{where} is a .npy file (one array), not a .npz file.")
-    stream.seek(0)
     try:
         opened = zipfile.ZipFile(stream)
     except Exception as exc:  # BadZipFile, EOFError, OSError, ValueError ... on garbage
@@ -424,11 +444,16 @@ def load_params(model: Sequential | Layer, path: PathLike) -> None:
     """
     _layers(model, "load_params")
     label = _path_text(path, "load_params")
-    try:
-        stream = open(label, "rb")  # noqa: SIM115 (closed below; the reader needs it seekable)
+    where = f"load_params: cannot open {_shown_path(label)}"
+    try:  # non-blocking: a FIFO must not hang the open; only regular files are read
+        descriptor = os.open(label, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        reason = "it is a directory" if os.path.isdir(label) else (exc.strerror or str(exc))
-        raise ParamFileError(f"load_params: cannot open '{label}': {reason}.") from exc
-    with stream:
+        reason = "it is a directory" if isinstance(exc, IsADirectoryError) else exc.strerror
+        raise ParamFileError(f"{where}: {reason or exc}.") from exc
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        kind = "a directory" if os.path.isdir(label) else "not a regular file"
+        raise ParamFileError(f"{where}: it is {kind}.")
+    with os.fdopen(descriptor, "rb") as stream:
         arrays = _read(model, label, stream)
     assign_arrays(model.params(), arrays, owner="load_params")

@@ -314,3 +314,49 @@ class TestGarbageProperties:
     def test_assert_report_ok(self, report: Any) -> None:
         with pytest.raises(ConfigError, match="'report' must be a GradCheckReport"):
             assert_report_ok(report)
+
+
+class TestMoreGarbageProperties:
+    """Constructors, casts and file paths: a correct result or a layerkit error."""
+
+    @PROPERTY
+    @given(
+        n_in=st.one_of(garbage(), st.integers(-1, 4)),
+        n_out=st.one_of(garbage(), st.integers(-1, 4)),
+        seed=garbage(),
+        dtype=st.one_of(garbage(), st.sampled_from(["float16", "float32", ">f8", np.float64])),
+    )
+    def test_linear(self, n_in: Any, n_out: Any, seed: Any, dtype: Any) -> None:
+        integers = isinstance(n_in, int | np.integer) and isinstance(n_out, int | np.integer)
+        if integers and 10**6 < int(n_in) * int(n_out) < 10**13:
+            return  # a real allocation of up to terabytes: not what this property is for
+        result = untouched(Linear(1, 1), lambda: Linear(n_in, n_out, seed=seed, dtype=dtype))
+        if isinstance(result, Linear):
+            assert result.W.shape == (int(n_out), int(n_in))
+            assert result.W.dtype in (np.float32, np.float64)
+
+    @PROPERTY
+    @given(dtype=garbage())
+    def test_astype(self, dtype: Any) -> None:
+        model = lk.fraud_net()
+        result = untouched(model, lambda: model.astype(dtype))
+        if isinstance(result, lk.Sequential):
+            assert result.dtype in (np.float32, np.float64)
+
+    @PROPERTY
+    @given(path=garbage())
+    def test_file_paths(self, path: Any) -> None:
+        """Garbage as a path to save to or load from: never a raw exception. (Any string a
+        garbage strategy makes is a relative name in a scratch directory.)"""
+        import os
+        import tempfile
+
+        model = lk.fraud_net()
+        previous = os.getcwd()
+        with tempfile.TemporaryDirectory() as folder:
+            os.chdir(folder)
+            try:
+                untouched(model, lambda: lk.load_params(model, path))
+                untouched(model, lambda: lk.save_params(model, path))
+            finally:
+                os.chdir(previous)

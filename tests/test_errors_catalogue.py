@@ -887,6 +887,29 @@ and exits with code 2.
 |---|---|
 {classes}
 
+## The rules at the boundary
+
+- **Finite numbers only.** Parameters and inputs entering layerkit must be finite: NaN or Inf in
+  `forward`'s `x`, in `unflatten`'s vector, in `Linear.from_arrays`, in a parameter file (and so
+  in `save_params`, which would write a file `load_params` refuses) raise `NonFiniteError`. The
+  message names what you control: the parameter (`W1 of layer 0 (Linear(4->5))`), the tensor a
+  vector entry falls in, or the file and member, never a later activation that inherited the
+  NaN. (The checker judges NaN itself, and a NaN never passes.)
+- **Masked arrays are refused.** layerkit does not read masks, and ignoring one would compute on
+  the masked values: pass `a.filled(value)` or drop the masked rows.
+- **Dtypes.** Parameters are float32 or float64; `astype` and `dtype=` refuse anything else
+  (float16, longdouble, integers). Data of other real dtypes (integers, booleans, float16) is
+  converted to float64.
+- **Numbers.** numpy integer and float scalars are accepted wherever Python numbers are (rates,
+  epochs, batch sizes, widths, seeds). Seeds are None, a non-negative integer, or a
+  `numpy.random.Generator`.
+- **All or nothing.** `load_params`, `unflatten` and `fit` check everything before the first
+  write; on any error the model (and the optimizer's state, for `fit`) is left as it was.
+- **Parameter files are untrusted.** `load_params` reads only the members the model needs,
+  checks each header against the model before its data, never decompresses more than the
+  model's size, and never reads pickles; any fault of the file is a `ParamFileError` naming the
+  file and member.
+
 Every row below is a test case (`tests/test_errors_catalogue.py`): the message shown is the
 one the library gives today. This page is generated from those cases; do not edit it by hand,
 run `python tests/test_errors_catalogue.py` instead.

@@ -413,6 +413,36 @@ class TestSave:
             lk.save_params(net(), None)  # type: ignore[arg-type]
         assert list(tmp_path.iterdir()) == []
 
+    @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+    def test_special_files_are_never_replaced(self, tmp_path: Path) -> None:
+        """A FIFO (like a device) is refused by both, never replaced, and load does not hang
+        waiting for a writer."""
+        fifo = tmp_path / "pipe.npz"
+        os.mkfifo(fifo)
+        for call in (lk.save_params, lk.load_params):
+            with pytest.raises(ParamFileError, match="it is not a regular file"):
+                call(net(), fifo)
+        assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+    def test_symlink_is_written_through(self, tmp_path: Path) -> None:
+        """Saving to a symlink replaces the file it points to and keeps the link."""
+        real, link = tmp_path / "real.npz", tmp_path / "link.npz"
+        real.write_bytes(b"old")
+        link.symlink_to(real)
+        lk.save_params(net(seed=1), link)
+        assert link.is_symlink()
+        model = net(seed=2)
+        lk.load_params(model, real)
+        assert fingerprint(model) == fingerprint(net(seed=1))
+
+    @pytest.mark.parametrize("path", ["a\x00b", "x" * 5000], ids=["nul", "too-long"])
+    def test_impossible_names(self, tmp_path: Path, path: str) -> None:
+        """A name with a NUL byte, or too long for the system: ParamFileError, one line."""
+        for call in (lk.save_params, lk.load_params):
+            with pytest.raises(ParamFileError) as info:
+                call(net(), path)
+            assert len(str(info.value)) < 400
+
     def test_nan_is_not_saved(self, tmp_path: Path) -> None:
         """A model holding NaN is refused (the file could not be loaded), no file written."""
         model = net()
