@@ -97,6 +97,12 @@ def net(seed: int = 0) -> lk.Sequential:
     return lk.mlp([4, 5, 3, 1], seed=seed)
 
 
+def w2_with_nan() -> bytes:
+    W2 = net().params()["W2"].copy()
+    W2[1, 2] = np.nan
+    return npy_bytes(W2)
+
+
 @pytest.fixture
 def refused(tmp_path: Path) -> Iterator[Callable[[Path, str], ParamFileError]]:
     """Load ``path`` into a fresh net: must raise a ParamFileError matching ``pattern`` and
@@ -164,16 +170,33 @@ class TestDamagedFiles:
         with pytest.raises(ParamFileError, match="'path' must be a file path"):
             lk.load_params(model, path)  # type: ignore[arg-type]
 
-    def test_member_without_npy_suffix(
-        self, tmp_path: Path, refused: Callable[[Path, str], ParamFileError]
+    @pytest.mark.parametrize(
+        ("member", "content", "pattern"),
+        [
+            ("readme.txt", b"hello", r"member 'readme.txt' is not a .npy array \(no .npy suffix\)"),
+            ("W1.npy", npy_header((5, 4), "|O") + b"\x80\x04junk", r"member 'W1.npy'.*pickle"),
+            (
+                "W2.npy",
+                w2_with_nan(),
+                r"member 'W2.npy' holds 1 NaN/Inf value\(s\) \(first at index \(1, 2\)",
+            ),
+            ("b1.npy", npy_header((5,)) + bytes(16), r"member 'b1.npy'.*truncated: 16 of 40"),
+        ],
+        ids=["no-npy-suffix", "pickle", "nan", "truncated-data"],
+    )
+    def test_bad_member(
+        self,
+        tmp_path: Path,
+        refused: Callable[[Path, str], ParamFileError],
+        member: str,
+        content: bytes,
+        pattern: str,
     ) -> None:
-        """Any member that is not NAME.npy (a directory, a text file) is refused by name."""
+        """A member that is not NAME.npy, a pickled object array, NaN data, or data shorter
+        than its header says: refused, naming the member (and for NaN, where)."""
         members = valid_members(net())
-        members["readme.txt"] = b"hello"
-        refused(
-            write_npz(tmp_path / "m.npz", members),
-            r"member 'readme.txt' is not a .npy array \(no .npy suffix\)",
-        )
+        members[member] = content
+        refused(write_npz(tmp_path / "m.npz", members), pattern)
 
     def test_repeated_member(
         self, tmp_path: Path, refused: Callable[[Path, str], ParamFileError]
@@ -194,14 +217,6 @@ class TestDamagedFiles:
         members = valid_members(net())
         members["W9.npy"] = npy_bytes(np.ones(3))
         refused(write_npz(tmp_path / "m.npz", members), r"the file's \['W9'\] are not in the model")
-
-    def test_pickled_object_array(
-        self, tmp_path: Path, refused: Callable[[Path, str], ParamFileError]
-    ) -> None:
-        """A member holding an object array (a pickle) is never unpickled."""
-        members = valid_members(net())
-        members["W1.npy"] = npy_header((5, 4), "|O") + b"\x80\x04junk"
-        refused(write_npz(tmp_path / "m.npz", members), r"member 'W1.npy'.*pickle")
 
     @pytest.mark.parametrize(
         ("meta", "pattern"),
@@ -240,28 +255,6 @@ class TestDamagedFiles:
         members = valid_members(model)
         members[f"{META_KEY}.npy"] = npy_bytes(np.array(json.dumps(meta)))
         refused(write_npz(tmp_path / "m.npz", members), "layer 1 is Tanh in the file but ReLU in")
-
-    def test_nan_in_file_is_refused(
-        self, tmp_path: Path, refused: Callable[[Path, str], ParamFileError]
-    ) -> None:
-        """NaN in a stored tensor is refused, naming the member and where."""
-        model = net()
-        members = valid_members(model)
-        W2 = model.params()["W2"].copy()
-        W2[1, 2] = np.nan
-        members["W2.npy"] = npy_bytes(W2)
-        refused(
-            write_npz(tmp_path / "m.npz", members),
-            r"member 'W2.npy' holds 1 NaN/Inf value\(s\) \(first at index \(1, 2\)",
-        )
-
-    def test_truncated_member_data(
-        self, tmp_path: Path, refused: Callable[[Path, str], ParamFileError]
-    ) -> None:
-        """A member whose data stops short of its header's shape is refused."""
-        members = valid_members(net())
-        members["b1.npy"] = npy_header((5,)) + bytes(16)
-        refused(write_npz(tmp_path / "m.npz", members), r"member 'b1.npy'.*truncated: 16 of 40")
 
     def test_corrupted_compressed_data(
         self, tmp_path: Path, refused: Callable[[Path, str], ParamFileError]
