@@ -590,6 +590,9 @@ CASES: tuple[Case, ...] = (
     Case("layers", "Linear(3, 2).astype('float16'): an unsupported dtype",
          lambda: Linear(3, 2).astype("float16"),  # type: ignore[arg-type]
          DTypeError, ("Linear(3->2).astype", "'dtype'", "float32 or float64", "float16")),
+    Case("layers", "Linear(4, 5).forward(x) after a NaN was written into W",
+         lambda: with_nan("W", Linear(4, 5)).forward(np.ones((2, 4))),  # type: ignore[arg-type]
+         NonFiniteError, ("Linear(4->5)", "parameter 'W'", "1 NaN/Inf", "must be finite")),
     Case("layers", "Linear(2, 3, seed=-1): a negative seed",
          lambda: Linear(2, 3, seed=-1), ConfigError,
          ("Linear", "'seed'", "non-negative integer", "-1")),

@@ -16,8 +16,8 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, IntArray
-from layerkit._validate import as_batch, as_float_array
-from layerkit.errors import CacheError, DTypeError, ShapeError
+from layerkit._validate import as_batch, as_float_array, nonfinite_summary
+from layerkit.errors import CacheError, DTypeError, NonFiniteError, ShapeError
 from layerkit.params import ParamSpec, assign_arrays
 
 _DISPOSABLE: ContextVar[bool] = ContextVar("layerkit_disposable_caches", default=False)
@@ -177,9 +177,16 @@ class Layer(ABC):
 
     def resolve_params(self, params: Mapping[str, Array] | None) -> Mapping[str, Array]:
         """``params`` if given (keys, shapes and dtypes checked; integers converted to float),
-        else the layer's own arrays."""
+        else the layer's own arrays, which must be finite (a NaN parameter is named here, not
+        in whatever the next layer receives)."""
         if params is None:
-            return self.params()
+            own = self.params()
+            for name, array in own.items():
+                problem = nonfinite_summary(np.asarray(array))
+                if problem:
+                    msg = f"{self.name}: parameter '{name}' holds {problem}; parameters must be finite."
+                    raise NonFiniteError(msg)
+            return own
         spec = self.param_spec
         if set(params) != set(spec.names):
             msg = (
