@@ -32,7 +32,7 @@ from layerkit._typing import Array
 from layerkit._validate import nonfinite_summary
 from layerkit.errors import ConfigError, LayerkitError, NonFiniteError, ParamFileError
 from layerkit.layers.base import Layer
-from layerkit.params import assign_arrays
+from layerkit.params import assign_arrays, check_writable
 from layerkit.sequential import Sequential
 
 META_KEY = "__layerkit__"
@@ -443,6 +443,7 @@ def load_params(model: Sequential | Layer, path: PathLike) -> None:
         ConfigError: ``model`` is not a model, or one of its arrays cannot be written.
     """
     _layers(model, "load_params")
+    check_writable(model.params(), owner="load_params")
     label = _path_text(path, "load_params")
     where = f"load_params: cannot open {_shown_path(label)}"
     try:  # non-blocking: a FIFO must not hang the open; only regular files are read

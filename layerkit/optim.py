@@ -12,7 +12,7 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike, Integer, Real, SeedLike
 from layerkit._validate import as_float_array, as_rng, is_integer, is_real
 from layerkit.errors import ConfigError, ShapeError, describe_array
-from layerkit.params import assign_arrays
+from layerkit.params import assign_arrays, check_writable
 from layerkit.sequential import Sequential
 
 
@@ -171,6 +171,7 @@ def fit(
         raise ConfigError(msg)
     opt = optimizer if optimizer is not None else SGD()
     rng = as_rng(seed, owner="fit")
+    check_writable(model.params(), owner="fit")
     start = model.flatten()
     saved_state = copy.deepcopy(vars(opt)) if hasattr(opt, "__dict__") else None
     try:

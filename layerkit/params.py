@@ -144,21 +144,13 @@ class ParamSpec:
 def assign_arrays(targets: Mapping[str, Array], values: Mapping[str, Array], *, owner: str) -> None:
     """Copy ``values[name]`` into each array ``targets[name]``: all of them or none.
 
-    Every target is checked first (a numpy array, writeable, of the value's shape); the values
-    are copied before the first write (so a value that aliases a target is read intact), and
-    the targets already written are restored if a write fails, even on KeyboardInterrupt.
+    Every target is checked first (see :func:`check_writable`; and of the value's shape); the
+    values are copied before the first write (so a value that aliases a target is read intact),
+    and the targets already written are restored if a write fails, even on KeyboardInterrupt.
     """
+    check_writable(targets, owner=owner)
     for name, target in targets.items():
         value = values[name]
-        if not isinstance(target, np.ndarray):
-            msg = (
-                f"{owner}: the model's {name} is a {type(target).__name__}, not a numpy array; "
-                "nothing was written."
-            )
-            raise ConfigError(msg)
-        if not target.flags.writeable:
-            msg = f"{owner}: the model's {name} is a read-only array; nothing was written."
-            raise ConfigError(msg)
         if np.shape(value) != target.shape:
             msg = (
                 f"{owner}: {name} must have the model's shape {target.shape}, got "
@@ -176,3 +168,18 @@ def assign_arrays(targets: Mapping[str, Array], values: Mapping[str, Array], *, 
         for name in written:
             targets[name][...] = saved[name]
         raise
+
+
+def check_writable(targets: Mapping[str, object], *, owner: str) -> None:
+    """Refuse parameters that cannot be written in place: not a numpy float array, or
+    read-only (names the first)."""
+    for name, target in targets.items():
+        if not isinstance(target, np.ndarray) or target.dtype.kind != "f":
+            msg = (
+                f"{owner}: the model's {name} is {describe_array(target)}, not a numpy float "
+                "array; nothing was written."
+            )
+            raise ConfigError(msg)
+        if not target.flags.writeable:
+            msg = f"{owner}: the model's {name} is a read-only array; nothing was written."
+            raise ConfigError(msg)

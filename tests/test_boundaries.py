@@ -83,6 +83,15 @@ class TestFitIsAllOrNothing:
         assert fingerprint(case.model) == before
         assert optimizer_state(sgd) == state
 
+    def test_read_only_parameter_refused_before_training(self) -> None:
+        """A read-only W2 is found before the first update."""
+        case = lk.fraud_net_seed_case()
+        case.model.params()["W2"].flags.writeable = False
+        before = fingerprint(case.model)
+        with pytest.raises(ConfigError, match="fit: the model's W2 is a read-only array"):
+            lk.fit(case.model, case.x, case.y, epochs=2)
+        assert fingerprint(case.model) == before
+
     def test_numpy_numbers_are_numbers(self) -> None:
         """epochs=np.int64(2), batch_size=np.int32(2), SGD(lr=np.float32(0.1)) train as the
         Python numbers do."""

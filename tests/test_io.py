@@ -338,6 +338,23 @@ class TestWholeOrNothing:
             lk.load_params(model, path)
         assert fingerprint(model) == before
 
+    def test_parameter_that_is_not_an_array(self, tmp_path: Path) -> None:
+        """A user layer whose params() holds a list is refused before the file is read."""
+
+        class ListScale(lk.Layer):
+            def params(self) -> dict[str, Any]:
+                return {"g": [1.0, 2.0]}
+
+            def forward(self, x: Any, params: Any = None, noise: Any = None) -> Any:
+                raise NotImplementedError
+
+            def backward(self, cache: Any, grad_out: Any) -> Any:
+                raise NotImplementedError
+
+        (tmp_path / "m.npz").write_bytes(b"")
+        with pytest.raises(ConfigError, match="the model's g is list"):
+            lk.load_params(ListScale(), tmp_path / "m.npz")
+
     def test_fortran_order_and_big_endian_members_load_exactly(self, tmp_path: Path) -> None:
         """Other writers' layouts (Fortran order, big-endian) load to the same values."""
         source = net(seed=1)
