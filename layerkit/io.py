@@ -128,7 +128,7 @@ def save_params(model: Sequential | Layer, path: PathLike) -> Path:
         path: where to write.
 
     Returns:
-        ``path`` as a [`Path`][pathlib.Path].
+        ``path`` as a ``pathlib.Path``.
 
     Raises:
         ConfigError: ``model`` is not a model, or a parameter is named ``__layerkit__``.

@@ -135,7 +135,7 @@ def fit(
         on_epoch: called as ``on_epoch(epoch, loss)`` after each epoch.
 
     Returns:
-        A [`History`][layerkit.optim.History] of mean epoch losses.
+        A [`History`][layerkit.History] of mean epoch losses.
 
     Raises:
         ConfigError: an argument is of the wrong kind or out of range.
@@ -156,15 +156,11 @@ def fit(
         msg = f"fit: 'batch_size' must be a positive integer (got {batch_size!r})."
         raise ConfigError(msg)
     if optimizer is not None and not isinstance(optimizer, Optimizer):
-        hint = (
-            f" (pass an instance: {optimizer.__name__}())"
-            if isinstance(optimizer, type) and issubclass(optimizer, Optimizer)
-            else ""
-        )
-        msg = (
-            f"fit: 'optimizer' must be an Optimizer such as SGD() or Adam(), got "
-            f"{describe_array(optimizer)}{hint}."
-        )
+        if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+            got = f"the class {optimizer.__name__} (pass an instance: {optimizer.__name__}())"
+        else:
+            got = describe_array(optimizer)
+        msg = f"fit: 'optimizer' must be an Optimizer such as SGD() or Adam(), got {got}."
         raise ConfigError(msg)
     if on_epoch is not None and not callable(on_epoch):
         msg = f"fit: 'on_epoch' must be a function (epoch, loss) or None, got {describe_array(on_epoch)}."
