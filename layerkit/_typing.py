@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,5 +29,11 @@ ArrayLike = npt.ArrayLike
 ParamDict = Mapping[str, Array]
 """Named parameter (or gradient) arrays, in a stable order."""
 
-SeedLike = int | np.random.Generator | None
-"""A seed for ``numpy.random.default_rng``, or a ready generator."""
+Integer = int | np.integer[Any]
+"""A Python or numpy integer (booleans are refused where a count is meant)."""
+
+Real = float | np.floating[Any] | np.integer[Any]
+"""A Python or numpy real number (``int`` is accepted where ``float`` is)."""
+
+SeedLike = int | np.integer[Any] | np.random.Generator | None
+"""A seed for ``numpy.random.default_rng`` (a non-negative integer), or a ready generator."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike
-from layerkit.errors import DTypeError, NonFiniteError, ShapeError, describe_array
+from layerkit.errors import ConfigError, DTypeError, NonFiniteError, ShapeError, describe_array
 
 
 def as_float_array(
@@ -20,7 +22,9 @@ def as_float_array(
     """Convert ``value`` to a real floating array, refusing what cannot be meant as numbers.
 
     Integers and booleans are converted (to ``dtype``, float64 by default); object, complex,
-    string and datetime data are refused with a :class:`DTypeError`.
+    string and datetime data, and masked arrays (whose mask layerkit would otherwise ignore), are
+    refused with a :class:`DTypeError`. Floats other than float32 and float64 (float16,
+    longdouble, non-native byte order) are converted to float64.
 
     **Arguments:** ``name`` names the argument in messages and ``owner`` (a layer or function)
     prefixes them; ``ndim`` the rank required; ``allow_nonfinite`` lets NaN/Inf through (the
@@ -29,6 +33,12 @@ def as_float_array(
     **Returns:** an array of ``dtype`` (or the input's float dtype, else float64).
     """
     where = f"{owner}: " if owner else ""
+    if isinstance(value, np.ma.MaskedArray):
+        msg = (
+            f"{where}'{name}' is a masked array; layerkit does not read masks. Pass "
+            "value.filled(...) or drop the masked rows first."
+        )
+        raise DTypeError(msg)
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as exc:  # ragged lists and the like
@@ -43,7 +53,7 @@ def as_float_array(
         raise DTypeError(msg)
     if dtype is not None:
         target = np.dtype(dtype)
-    elif kind == "f" and array.dtype.itemsize >= 4:
+    elif array.dtype in SUPPORTED_DTYPES:
         target = array.dtype
     else:
         target = np.dtype(np.float64)
@@ -51,30 +61,40 @@ def as_float_array(
     if ndim is not None and array.ndim != ndim:
         msg = f"{where}'{name}' must have {ndim} dimension(s), got shape {array.shape}."
         raise ShapeError(msg)
-    if not allow_nonfinite and not np.all(np.isfinite(array)):
-        finite = np.isfinite(array)
-        bad = int(np.size(array) - np.count_nonzero(finite))
-        first = tuple(int(i) for i in np.argwhere(~finite)[0]) if array.ndim else ()
-        at = f" at index {first}" if first else ""
-        msg = (
-            f"{where}'{name}' holds {bad} NaN/Inf value(s) (first{at}: {float(array[first])}); "
-            "finite numbers are required."
-        )
-        raise NonFiniteError(msg)
+    if not allow_nonfinite:
+        problem = nonfinite_summary(array)
+        if problem:
+            msg = f"{where}'{name}' holds {problem}; finite numbers are required."
+            raise NonFiniteError(msg)
     return array
 
 
+SUPPORTED_DTYPES: tuple[np.dtype[np.floating], ...] = (np.dtype(np.float32), np.dtype(np.float64))
+"""The parameter dtypes layerkit computes in: float32 and float64."""
+
+
+def nonfinite_summary(array: np.ndarray[Any, Any]) -> str:
+    """How many NaN/Inf ``array`` holds and where the first is (empty string: none)."""
+    finite = np.isfinite(array)
+    if bool(np.all(finite)):
+        return ""
+    bad = int(np.size(array) - np.count_nonzero(finite))
+    first = tuple(int(i) for i in np.argwhere(~finite)[0]) if array.ndim else ()
+    at = f" at index {first}" if first else ""
+    return f"{bad} NaN/Inf value(s) (first{at}: {float(array[first])})"
+
+
 def as_float_dtype(dtype: object, *, name: str = "dtype", owner: str) -> np.dtype[np.floating]:
-    """``dtype`` as a numpy real floating dtype (float16/32/64...); anything else is refused."""
+    """``dtype`` as float32 or float64; anything else (float16, integers...) is refused."""
     try:
         result = np.dtype(dtype)  # type: ignore[call-overload]
-    except TypeError as exc:
-        msg = f"{owner}: '{name}' must be a floating dtype such as float64 (got {dtype!r})."
+    except Exception as exc:  # numpy's dtype parser raises TypeError, ValueError, SyntaxError...
+        msg = f"{owner}: '{name}' must be a floating dtype, float32 or float64 (got {dtype!r})."
         raise DTypeError(msg) from exc
-    if result.kind != "f":
-        msg = f"{owner}: '{name}' must be a floating dtype such as float64 (got {result})."
+    if result.kind != "f" or result.newbyteorder("=") not in SUPPORTED_DTYPES:
+        msg = f"{owner}: '{name}' must be a floating dtype, float32 or float64 (got {result})."
         raise DTypeError(msg)
-    floating: np.dtype[np.floating] = result
+    floating: np.dtype[np.floating] = result.newbyteorder("=")  # byte order is storage only
     return floating
 
 
@@ -95,3 +115,32 @@ def as_batch(value: ArrayLike, *, name: str, features: int | None, owner: str) -
         )
         raise ShapeError(msg)
     return array
+
+
+def is_integer(value: object) -> bool:
+    """True for Python and numpy integers (not booleans)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def is_real(value: object) -> bool:
+    """True for Python and numpy integers and floats (not booleans)."""
+    return is_integer(value) or isinstance(value, float | np.floating)
+
+
+def as_rng(seed: object, *, owner: str, name: str = "seed") -> np.random.Generator:
+    """A generator from ``seed``: None, a non-negative integer (Python or numpy), a sequence of
+    them, a ``SeedSequence``, a ``BitGenerator`` or a ``Generator`` (returned as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, list | tuple) and seed:
+        ok = all(is_integer(item) and int(item) >= 0 for item in seed)
+    else:
+        ok = seed is None or isinstance(seed, np.random.SeedSequence | np.random.BitGenerator)
+        ok = ok or (is_integer(seed) and int(seed) >= 0)  # type: ignore[call-overload]
+    if not ok:
+        msg = (
+            f"{owner}: '{name}' must be None, a non-negative integer or a numpy Generator "
+            f"(got {describe_array(seed)})."
+        )
+        raise ConfigError(msg)
+    return np.random.default_rng(seed)  # type: ignore[arg-type]

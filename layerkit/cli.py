@@ -2,7 +2,10 @@
 
 ``layerkit check`` checks the seed notebook's fraud-detection net (its parameters and data) and
 prints one row per tensor and a verdict; ``layerkit sweep`` shows the relative error of a plain
-central difference against its step. Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage error.
+central difference against its step. Exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage error
+(also: a run that would need more memory than :data:`MEMORY_LIMIT_FRACTION` of the machine's,
+or output that cannot be written), 130 interrupted (Ctrl-C). A reader that closes the pipe
+early (``layerkit check | head -1``) does not change the exit code: it is still the verdict's.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from layerkit.sequential import Sequential
 from layerkit.sweep import DEFAULT_STEP, SweepResult, default_steps, step_sweep
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 EXIT_CODES: dict[Verdict, int] = {
     "pass": EXIT_PASS,
     "fail": EXIT_FAIL,
@@ -50,6 +54,22 @@ SEED_BUGS: tuple[tuple[str, float], ...] = (("W2", 2.0), ("b1", 4.0))
 PROGRESS_AFTER_SECONDS = 1.0
 """Show a progress indicator (on a terminal) when a run is expected to take longer than this."""
 
+MEMORY_LIMIT_FRACTION = 0.5
+"""A command whose estimated memory exceeds this fraction of the machine's physical memory is
+refused before anything is allocated (exit 2)."""
+
+BYTES_PER_SWEEP_STEP = 160
+"""Memory per ``sweep`` step: the step itself, its Python float in the step set, and two
+results."""
+
+BYTES_PER_PARAMETER = 64
+"""Memory per parameter: the model, its float64 copy in the checker, gradients and the
+checker's flat vectors (a generous estimate)."""
+
+BYTES_PER_ACTIVATION = 64
+"""Memory per (row x unit) of a check: the data, each layer's input and output in the caches,
+their gradients, and the checker's perturbed copies (a generous estimate)."""
+
 SECONDS_PER_EVALUATION = 30e-6
 SECONDS_PER_SWEEP_EVALUATION = 150e-6
 SECONDS_PER_UNIT_ROW = 2e-9
@@ -58,7 +78,8 @@ are cheaper than the sweep's one forward each) plus a cost per (row x unit). Mea
 fraud net and mlps up to 12k parameters, within a factor of about 3."""
 
 _EPILOG = """\
-exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage error
+exit codes: 0 pass, 1 fail, 3 inconclusive, 2 usage error (or too much memory, or
+unwritable output), 130 interrupted
 
 examples:
   layerkit check                         the seed notebook's fraud net, every entry
@@ -114,6 +135,28 @@ def inject_seed_bugs(model: Sequential) -> Sequential:
     return Sequential(layers, loss=model.loss)
 
 
+def memory_limit() -> int:
+    """The most bytes a command may expect to use: a fraction of physical memory (8 GiB when
+    the system does not say)."""
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        physical = 16 << 30
+    return int(physical * MEMORY_LIMIT_FRACTION)
+
+
+def check_memory(needed: float, what: str) -> None:
+    """Refuse (ConfigError, exit 2) a command estimated to need more than :func:`memory_limit`
+    bytes, naming the option responsible (``what``)."""
+    limit = memory_limit()
+    if needed > limit:
+        msg = (
+            f"{what} would need about {needed / 1e9:.3g} GB, more than "
+            f"{MEMORY_LIMIT_FRACTION:.0%} of this machine's memory; use a smaller value."
+        )
+        raise ConfigError(msg)
+
+
 @attrs.frozen(eq=False)
 class Case:
     """What a command checks: ``model``, data ``x`` ``(m, in)`` and ``y`` ``(m, out)``, and a
@@ -145,12 +188,15 @@ def build_case(
         what = "the seed notebook's fraud net 4->5->3->1 (its parameters and 3 examples)"
     else:
         rows = DEFAULT_BATCH if batch is None else batch
+        widths = ",".join(map(str, arch))
+        parameters = sum((n_in + 1) * n_out for n_in, n_out in itertools.pairwise(arch))
+        check_memory(BYTES_PER_PARAMETER * parameters, f"--arch {widths}")
+        check_memory(BYTES_PER_ACTIVATION * rows * sum(arch), f"--batch {rows} with --arch")
         model = mlp(arch, seed=seed)
         rng = np.random.default_rng([seed, 1])
         x = rng.standard_normal((rows, arch[0]))
         y = rng.integers(0, 2, size=(rows, arch[-1])).astype(np.float64)
-        widths = "->".join(map(str, arch))
-        what = f"mlp {widths} (seed {seed}, {rows} synthetic examples)"
+        what = f"mlp {widths.replace(',', '->')} (seed {seed}, {rows} synthetic examples)"
     model = model.astype(np.dtype(dtype))
     if seed_bugs:
         model = inject_seed_bugs(model)
@@ -289,6 +335,12 @@ def _nonnegative_int(text: str) -> int:
     return value
 
 
+def _plot_path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file name")
+    return text
+
+
 def _rtol(text: str) -> float:
     try:
         value = float(text)
@@ -418,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument(
         "--plot",
+        type=_plot_path,
         metavar="FILE",
         help='write a log-log PNG of the curves to FILE (needs pip install "layerkit[plot]")',
     )
@@ -477,6 +530,7 @@ def run_check(args: argparse.Namespace) -> int:
             report = check_layers(case.model, case.x, **options)
         else:
             report = check_model(case.model, case.x, case.y, **options)
+    args.exit_code = EXIT_CODES[report.verdict]
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -557,8 +611,10 @@ def _write_plot(result: SweepResult, path: str, title: str) -> None:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """``layerkit sweep``: the error-vs-step table (or JSON), and the plot if asked."""
+    args.exit_code = EXIT_PASS
     if args.points < 2:
         raise ConfigError(f"--points must be 2 or more (got {args.points}).")
+    check_memory(BYTES_PER_SWEEP_STEP * args.points, f"--points {args.points}")
     case = build_case(args.arch, batch=args.batch, seed=args.seed, seed_bugs=args.inject_seed_bugs)
     steps = default_steps(args.points)
     m = int(case.x.shape[0])
@@ -585,9 +641,34 @@ def run_sweep(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def _say(text: str) -> None:
+    """One line on stderr (``layerkit: ...``); a closed stderr is ignored."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"layerkit: {' '.join(text.split())}\n")
+        sys.stderr.flush()
+
+
+def _silence_stdout() -> None:
+    """Point the stdout descriptor at /dev/null, so that the interpreter's last flush of
+    output that could not be written (closed pipe, full disk) neither fails nor prints."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``layerkit`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit
-    code: 0 pass, 1 fail, 3 inconclusive, 2 usage error."""
+    code: 0 pass, 1 fail, 3 inconclusive, 2 usage error (or too much memory, or output that
+    cannot be written), 130 interrupted."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -597,17 +678,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
     except LayerkitError as error:
-        text = " ".join(str(error).split())
-        sys.stderr.write(f"layerkit: error: {text}\n")
+        _say(f"error: {error}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("layerkit: interrupted\n")
-        return 130
-    except BrokenPipeError:  # `layerkit check --json | head`: the reader left; say nothing more
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1  # the reader did not see the whole verdict
+    except BrokenPipeError:  # `layerkit check | head -1`: the reader left; the verdict stands
+        _silence_stdout()
+        return int(getattr(args, "exit_code", EXIT_USAGE))
+    except OSError as error:  # `layerkit check > /dev/full`: the output was not written
+        _silence_stdout()
+        _say(f"error: cannot write the output: {error.strerror or error}")
+        return EXIT_USAGE
     return code
 
 

@@ -61,6 +61,6 @@ def describe_array(value: object) -> str:
     """A short description of what came: its type, and shape and dtype for arrays."""
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
-    if shape is not None and dtype is not None:
+    if isinstance(shape, tuple) and dtype is not None and not isinstance(value, type):
         return f"array of shape {tuple(shape)} and dtype {dtype}"
     return f"{type(value).__name__} {value!r}"[:120]

@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 import attrs
 import numpy as np
 
-from layerkit._typing import Array, ArrayLike, SeedLike
-from layerkit.errors import ConfigError
+from layerkit._typing import Array, ArrayLike, Integer, SeedLike
+from layerkit._validate import as_rng
+from layerkit.errors import ConfigError, describe_array
 from layerkit.layers import Linear, ReLU, Sigmoid
 from layerkit.layers.linear import InitScheme
 from layerkit.losses import BCELoss, Loss
@@ -20,7 +21,7 @@ FRAUD_NET_WIDTHS: tuple[int, ...] = (4, 5, 3, 1)
 
 
 def mlp(
-    widths: Sequence[int],
+    widths: Sequence[Integer],
     *,
     loss: Loss | None = None,
     seed: SeedLike = 0,
@@ -45,13 +46,22 @@ def mlp(
     Raises:
         ConfigError: ``widths`` not two or more positive integers.
     """
-    sizes = list(widths)
+    try:
+        if isinstance(widths, str | bytes):
+            raise TypeError
+        sizes = list(widths)
+    except TypeError:  # a number, a 0-d array, a string...
+        msg = (
+            f"mlp: 'widths' must be two or more positive integers, e.g. (4, 5, 3, 1) "
+            f"(got {describe_array(widths)})."
+        )
+        raise ConfigError(msg) from None
     if len(sizes) < 2 or any(
         isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1 for w in sizes
     ):
         msg = f"mlp: 'widths' must be two or more positive integers (got {list(widths)!r})."
         raise ConfigError(msg)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed, owner="mlp")
     chosen = BCELoss() if loss is None else loss
     layers: list[Linear | ReLU | Sigmoid] = []
     for n_in, n_out in itertools.pairwise(sizes):

@@ -42,7 +42,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, Float64Array
-from layerkit._validate import as_float_array
+from layerkit._validate import as_float_array, is_integer
 from layerkit.errors import (
     CacheError,
     ConfigError,
@@ -216,9 +216,24 @@ def vector_to_dictionary(
     wrong length raises :class:`~layerkit.errors.ShapeError` naming both lengths.
     """
     layout = SEED_PARAMETER_SHAPES if shapes is None else shapes
+    if not isinstance(layout, Mapping):
+        msg = f"vector_to_dictionary: 'shapes' must be a mapping name -> shape, got {type(layout).__name__}."
+        raise ConfigError(msg)
     _require_keys(layout, PARAMETER_KEYS, "vector_to_dictionary", "shapes", ConfigError)
-    spec = ParamSpec(tuple(TensorSpec(k, tuple(layout[k])) for k in PARAMETER_KEYS))
+    spec = ParamSpec(tuple(TensorSpec(k, _shape(layout[k], k)) for k in PARAMETER_KEYS))
     return spec.unflatten(theta, owner="vector_to_dictionary")
+
+
+def _shape(value: object, key: str) -> tuple[int, ...]:
+    """``value`` as a shape: a tuple of non-negative integers (else a ConfigError)."""
+    dims = tuple(value) if isinstance(value, tuple | list) else None
+    if dims is None or not all(is_integer(d) and int(d) >= 0 for d in dims):
+        msg = (
+            f"vector_to_dictionary: shapes[{key!r}] must be a tuple of non-negative integers, "
+            f"got {value!r}."[:200]
+        )
+        raise ConfigError(msg)
+    return tuple(int(d) for d in dims)
 
 
 def gradients_to_vector(gradients: Mapping[str, ArrayLike]) -> Array:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Callable
 
 import attrs
 import numpy as np
 
-from layerkit._typing import Array, ArrayLike, SeedLike
-from layerkit._validate import as_float_array
-from layerkit.errors import ConfigError, ShapeError
+from layerkit._typing import Array, ArrayLike, Integer, Real, SeedLike
+from layerkit._validate import as_float_array, as_rng, is_integer, is_real
+from layerkit.errors import ConfigError, ShapeError, describe_array
+from layerkit.params import assign_arrays, check_writable
 from layerkit.sequential import Sequential
 
 
-def _check_rate(value: float, name: str, owner: str, *, upper: float | None = None) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+def _check_rate(value: Real, name: str, owner: str, *, upper: float | None = None) -> float:
+    try:
+        ok = is_real(value) and math.isfinite(value)
+    except OverflowError:  # a Python int beyond the float range
+        ok = False
     if not ok or value < 0 or (upper is not None and value >= upper):
         bound = f"in [0, {upper})" if upper is not None else ">= 0"
         msg = f"{owner}: '{name}' must be a finite number {bound} (got {value!r})."
@@ -30,23 +36,34 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
-    def _check(params: Array, grads: Array, owner: str) -> None:
-        if params.shape != grads.shape:
-            msg = f"{owner}.step: 'grads' must have the shape of 'params' {params.shape}, got {grads.shape}."
+    def _check(params: ArrayLike, grads: ArrayLike, owner: str) -> tuple[Array, Array]:
+        """``params`` and ``grads`` as finite flat float vectors of one shape (lists and
+        integers converted); checked before any state changes."""
+        where = f"{owner}.step"
+        flat = as_float_array(params, name="params", ndim=1, owner=where)
+        grad = as_float_array(grads, name="grads", ndim=1, owner=where)
+        if flat.shape != grad.shape:
+            msg = (
+                f"{where}: 'grads' must have the shape of 'params' {flat.shape}, got {grad.shape}."
+            )
             raise ShapeError(msg)
+        return flat, grad
 
 
 class SGD(Optimizer):
     """Gradient descent with (optionally Nesterov) momentum: ``v = mu v - lr g; p += v``."""
 
-    def __init__(self, lr: float = 0.1, momentum: float = 0.9, *, nesterov: bool = False) -> None:
+    def __init__(self, lr: Real = 0.1, momentum: Real = 0.9, *, nesterov: bool = False) -> None:
         self.lr = _check_rate(lr, "lr", "SGD")
         self.momentum = _check_rate(momentum, "momentum", "SGD", upper=1.0)
-        self.nesterov = nesterov
+        if not isinstance(nesterov, bool | np.bool_):
+            msg = f"SGD: 'nesterov' must be True or False (got {describe_array(nesterov)})."
+            raise ConfigError(msg)
+        self.nesterov = bool(nesterov)
         self._velocity: Array | None = None
 
     def step(self, params: Array, grads: Array) -> Array:
-        self._check(params, grads, "SGD")
+        params, grads = self._check(params, grads, "SGD")
         if self._velocity is None or self._velocity.shape != params.shape:
             self._velocity = np.zeros_like(params)
         self._velocity = self.momentum * self._velocity - self.lr * grads
@@ -60,7 +77,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction."""
 
     def __init__(
-        self, lr: float = 1e-2, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+        self, lr: Real = 1e-2, beta1: Real = 0.9, beta2: Real = 0.999, eps: Real = 1e-8
     ) -> None:
         self.lr = _check_rate(lr, "lr", "Adam")
         self.beta1 = _check_rate(beta1, "beta1", "Adam", upper=1.0)
@@ -71,7 +88,7 @@ class Adam(Optimizer):
         self._t = 0
 
     def step(self, params: Array, grads: Array) -> Array:
-        self._check(params, grads, "Adam")
+        params, grads = self._check(params, grads, "Adam")
         if self._m is None or self._v is None or self._m.shape != params.shape:
             self._m, self._v, self._t = np.zeros_like(params), np.zeros_like(params), 0
         self._t += 1
@@ -95,30 +112,86 @@ def fit(
     y: ArrayLike,
     *,
     optimizer: Optimizer | None = None,
-    epochs: int = 100,
-    batch_size: int | None = None,
+    epochs: Integer = 100,
+    batch_size: Integer | None = None,
     seed: SeedLike = 0,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> History:
     """Train ``model`` in place on ``x`` ``(m, in)``, ``y`` ``(m, out)`` with mini-batches.
 
-    **Arguments:** ``optimizer`` (default ``SGD(0.1, 0.9)``); ``batch_size`` (default: all);
-    ``seed`` drives shuffling and dropout masks (never the global RNG); ``on_epoch(epoch, loss)``.
+    Every argument is checked before the first update. If anything raises during training
+    (a NaN gradient, ``on_epoch`` raising...), the model's parameters and the optimizer's state
+    are restored to what they were at the call, and the error propagates. Ctrl-C
+    (``KeyboardInterrupt``) is not an error: the model keeps the updates made so far.
 
-    **Returns:** a :class:`History` of mean epoch losses.
+    Args:
+        model: a [`Sequential`][layerkit.Sequential] with a loss.
+        x: inputs ``(m, in)``.
+        y: targets ``(m, out)``.
+        optimizer: an optimizer instance (default ``SGD(0.1, 0.9)``).
+        epochs: a positive integer (Python or numpy).
+        batch_size: a positive integer (default: all ``m`` rows in one batch).
+        seed: drives shuffling and dropout masks (never the global RNG).
+        on_epoch: called as ``on_epoch(epoch, loss)`` after each epoch.
+
+    Returns:
+        A [`History`][layerkit.History] of mean epoch losses.
+
+    Raises:
+        ConfigError: an argument is of the wrong kind or out of range.
     """
+    if not isinstance(model, Sequential):
+        msg = f"fit: 'model' must be a Sequential with a loss, got {describe_array(model)}."
+        raise ConfigError(msg)
+    if model.loss is None:
+        raise ConfigError("fit: the model has no loss; build it with loss=BCELoss().")
     inputs = model.check_input(x)
     targets = model.check_targets(as_float_array(y, name="y"), inputs.shape[0])
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if not is_integer(epochs) or int(epochs) < 1:
         msg = f"fit: 'epochs' must be a positive integer (got {epochs!r})."
         raise ConfigError(msg)
     m = inputs.shape[0]
     size = m if batch_size is None else batch_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    if not is_integer(size) or int(size) < 1:
         msg = f"fit: 'batch_size' must be a positive integer (got {batch_size!r})."
         raise ConfigError(msg)
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+            got = f"the class {optimizer.__name__} (pass an instance: {optimizer.__name__}())"
+        else:
+            got = describe_array(optimizer)
+        msg = f"fit: 'optimizer' must be an Optimizer such as SGD() or Adam(), got {got}."
+        raise ConfigError(msg)
+    if on_epoch is not None and not callable(on_epoch):
+        msg = f"fit: 'on_epoch' must be a function (epoch, loss) or None, got {describe_array(on_epoch)}."
+        raise ConfigError(msg)
     opt = optimizer if optimizer is not None else SGD()
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_rng(seed, owner="fit")
+    check_writable(model.params(), owner="fit")
+    start = model.flatten()
+    saved_state = copy.deepcopy(vars(opt)) if hasattr(opt, "__dict__") else None
+    try:
+        return _train(model, inputs, targets, opt, int(epochs), int(size), rng, on_epoch)
+    except Exception:
+        assign_arrays(model.params(), model.param_spec.unflatten(start), owner="fit")
+        if saved_state is not None:
+            vars(opt).clear()
+            vars(opt).update(saved_state)
+        raise
+
+
+def _train(
+    model: Sequential,
+    inputs: Array,
+    targets: Array,
+    opt: Optimizer,
+    epochs: int,
+    size: int,
+    rng: np.random.Generator,
+    on_epoch: Callable[[int, float], None] | None,
+) -> History:
+    """The training loop of :func:`fit`, on checked arguments."""
+    m = inputs.shape[0]
     losses: list[float] = []
     for epoch in range(epochs):
         order = rng.permutation(m)

@@ -8,8 +8,14 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike
-from layerkit._validate import as_float_array
-from layerkit.errors import GradientSpecError, ShapeError, describe_array
+from layerkit._validate import as_float_array, nonfinite_summary
+from layerkit.errors import (
+    ConfigError,
+    GradientSpecError,
+    NonFiniteError,
+    ShapeError,
+    describe_array,
+)
 
 
 @attrs.frozen
@@ -100,8 +106,14 @@ class ParamSpec:
             return np.zeros(0, dtype=dtype)
         return np.concatenate([p.reshape(-1) for p in parts]).astype(dtype, copy=False)
 
-    def unflatten(self, vector: ArrayLike, *, owner: str = "ParamSpec") -> dict[str, Array]:
-        """Split a flat vector into named arrays (views into it), after checking its length."""
+    def unflatten(
+        self, vector: ArrayLike, *, owner: str = "ParamSpec", finite: bool = False
+    ) -> dict[str, Array]:
+        """Split a flat vector into named arrays (views into it), after checking its length.
+
+        With ``finite`` (what loading into a model asks), a NaN or Inf is refused with a
+        [`NonFiniteError`][layerkit.errors.NonFiniteError] naming the tensor it falls in.
+        """
         array = as_float_array(vector, name="vector", allow_nonfinite=True, owner=owner)
         if array.ndim != 1:
             if array.ndim == 2 and 1 in array.shape:
@@ -118,4 +130,56 @@ class ParamSpec:
         result: dict[str, Array] = {}
         for tensor, (start, stop) in zip(self.tensors, self.offsets().values(), strict=True):
             result[tensor.name] = array[start:stop].reshape(tensor.shape)
+            problem = nonfinite_summary(result[tensor.name]) if finite else ""
+            if problem:
+                msg = (
+                    f"{owner}.unflatten: 'vector' holds NaN/Inf in {tensor.name} (entries "
+                    f"{start}..{stop - 1} of the vector): {tensor.name} has {problem}; "
+                    "parameters must be finite."
+                )
+                raise NonFiniteError(msg)
         return result
+
+
+def assign_arrays(targets: Mapping[str, Array], values: Mapping[str, Array], *, owner: str) -> None:
+    """Copy ``values[name]`` into each array ``targets[name]``: all of them or none.
+
+    Every target is checked first (see :func:`check_writable`; and of the value's shape); the
+    values are copied before the first write (so a value that aliases a target is read intact),
+    and the targets already written are restored if a write fails, even on KeyboardInterrupt.
+    """
+    check_writable(targets, owner=owner)
+    for name, target in targets.items():
+        value = values[name]
+        if np.shape(value) != target.shape:
+            msg = (
+                f"{owner}: {name} must have the model's shape {target.shape}, got "
+                f"{np.shape(value)}; nothing was written."
+            )
+            raise ShapeError(msg)
+    copies = {name: np.array(values[name], dtype=target.dtype) for name, target in targets.items()}
+    saved = {name: target.copy() for name, target in targets.items()}
+    written: list[str] = []
+    try:
+        for name, target in targets.items():
+            written.append(name)
+            target[...] = copies[name]
+    except BaseException:
+        for name in written:
+            targets[name][...] = saved[name]
+        raise
+
+
+def check_writable(targets: Mapping[str, object], *, owner: str) -> None:
+    """Refuse parameters that cannot be written in place: not a numpy float array, or
+    read-only (names the first)."""
+    for name, target in targets.items():
+        if not isinstance(target, np.ndarray) or target.dtype.kind != "f":
+            msg = (
+                f"{owner}: the model's {name} is {describe_array(target)}, not a numpy float "
+                "array; nothing was written."
+            )
+            raise ConfigError(msg)
+        if not target.flags.writeable:
+            msg = f"{owner}: the model's {name} is a read-only array; nothing was written."
+            raise ConfigError(msg)

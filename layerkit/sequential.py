@@ -11,12 +11,19 @@ import attrs
 import numpy as np
 
 from layerkit._backward import checked_backward, layer_label
-from layerkit._typing import Array, ArrayLike, SeedLike
-from layerkit._validate import as_batch, as_float_array, as_float_dtype
-from layerkit.errors import CacheError, ConfigError, ShapeError
+from layerkit._typing import Array, ArrayLike, Integer, SeedLike
+from layerkit._validate import (
+    as_batch,
+    as_float_array,
+    as_float_dtype,
+    as_rng,
+    is_integer,
+    nonfinite_summary,
+)
+from layerkit.errors import CacheError, ConfigError, NonFiniteError, ShapeError, describe_array
 from layerkit.layers.base import Cache, Layer
 from layerkit.losses import Loss, fused_loss
-from layerkit.params import ParamSpec
+from layerkit.params import ParamSpec, assign_arrays
 
 
 @attrs.frozen(eq=False)
@@ -199,10 +206,10 @@ class Sequential:
         return self.param_spec.flatten(self.params())
 
     def unflatten(self, vector: ArrayLike) -> None:
-        """Load all parameters from a flat vector (copied in; length is checked)."""
-        new = self.param_spec.unflatten(vector, owner="Sequential")
-        for name, array in self.params().items():
-            array[...] = new[name]
+        """Load all parameters from a flat vector (copied in; length checked, finite values
+        only; on any error nothing is written)."""
+        new = self.param_spec.unflatten(vector, owner="Sequential", finite=True)
+        assign_arrays(self.params(), new, owner="Sequential.unflatten")
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Sequential:
         """A copy of the model with parameters of ``dtype`` (a floating dtype)."""
@@ -232,7 +239,7 @@ class Sequential:
         *,
         noise: Sequence[Array | None] | None = None,
         rng: SeedLike = None,
-        layers: int | None = None,
+        layers: Integer | None = None,
         params: Mapping[str, Array] | None = None,
     ) -> tuple[Array, SequentialCache]:
         """Run ``x`` ``(m, in)`` through the layers.
@@ -245,15 +252,29 @@ class Sequential:
 
         **Returns:** ``(y, cache)`` with ``y`` of shape ``(m, out)``.
         """
-        stop = len(self.layers) if layers is None else layers
+        if layers is not None and (not is_integer(layers) or not 0 <= layers <= len(self.layers)):
+            msg = (
+                f"Sequential.forward: 'layers' must be an integer in [0, {len(self.layers)}] "
+                f"or None, got {describe_array(layers)}."
+            )
+            raise ConfigError(msg)
+        stop = len(self.layers) if layers is None else int(layers)
+        if noise is not None and (isinstance(noise, str) or not isinstance(noise, Sequence)):
+            msg = (
+                "Sequential.forward: 'noise' must be a list with one mask (or None) per layer, "
+                f"got {describe_array(noise)}."
+            )
+            raise ConfigError(msg)
         if noise is not None and len(noise) != len(self.layers):
             msg = f"Sequential.forward: 'noise' needs one entry per layer ({len(self.layers)}), got {len(noise)}."
             raise ConfigError(msg)
         generator = None
         if noise is None and rng is not None:
-            generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+            generator = as_rng(rng, owner="Sequential.forward", name="rng")
         if params is not None:
             self.param_spec.check_arrays(params, what="Sequential.forward: 'params'")
+        else:
+            self._check_finite_params()
         out = self.check_input(x)
         caches: list[Cache] = []
         used: list[Array | None] = []
@@ -266,6 +287,19 @@ class Sequential:
             used.append(mask)
         used.extend([None] * (len(self.layers) - stop))
         return out, SequentialCache(owner=self, caches=tuple(caches), noise=tuple(used))
+
+    def _check_finite_params(self) -> None:
+        """Refuse NaN/Inf in the model's own parameters, naming the tensor (not a later
+        activation that inherits the NaN)."""
+        for name, array in self.params().items():
+            problem = nonfinite_summary(array)
+            if problem:
+                ref = self._refs[name]
+                msg = (
+                    f"Sequential: parameter {name} of {self.layer_label(ref.index)} holds "
+                    f"{problem}; parameters must be finite."
+                )
+                raise NonFiniteError(msg)
 
     def _layer_params(
         self, index: int, params: Mapping[str, Array] | None

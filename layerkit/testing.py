@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from layerkit._typing import ArrayLike, Float64Array
+from layerkit.errors import ConfigError
 from layerkit.gradcheck import check_function, check_layer, check_model
 from layerkit.gradcheck.report import GradCheckReport, LayersReport
 from layerkit.layers.base import Layer
@@ -17,6 +18,13 @@ def assert_report_ok(
 ) -> None:
     """Raise ``AssertionError`` (message: the report's table and worst entries) unless the
     verdict is ``pass`` (or ``inconclusive`` when ``allow_inconclusive``)."""
+    if not isinstance(report, GradCheckReport | LayersReport):
+        msg = (
+            "assert_report_ok: 'report' must be a GradCheckReport or LayersReport (what "
+            f"check_model, check_layer, check_layers or check_function return), got "
+            f"{type(report).__name__}."
+        )
+        raise ConfigError(msg)
     accepted = ("pass", "inconclusive") if allow_inconclusive else ("pass",)
     if report.verdict not in accepted:
         raise AssertionError(f"gradient check verdict is {report.verdict!r}\n{report}")

@@ -9,12 +9,14 @@ it, a bug of relative size 1e-6 fails on exactly its tensor.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_gradcheck import BuggyLinear, notebook_functions
 
 import layerkit as lk
 from layerkit import check_function, check_layer, check_model
@@ -23,8 +25,6 @@ from layerkit.errors import LossValueError, UserCodeError
 from layerkit.gradcheck.report import REASONS, GradCheckReport
 from layerkit.layers import Cache, Linear, ReLU, Sigmoid
 from layerkit.losses import BCELoss, MSELoss, SoftmaxCrossEntropyLoss
-
-from test_gradcheck import BuggyLinear, notebook_functions
 
 Loss = Callable[[dict[str, Float64Array]], object]
 Grad = Callable[[dict[str, Float64Array]], Mapping[str, Array]]
@@ -336,7 +336,7 @@ class TestKinks:
         for _ in range(200):
             widths = [int(w) for w in rng.integers(1, 5, size=int(rng.integers(2, 5)))] + [1]
             layers: list[lk.layers.Layer] = []
-            for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+            for fan_in, fan_out in itertools.pairwise(widths):
                 weights = rng.integers(-1, 2, size=(fan_out, fan_in)).astype(float)
                 layers += [Linear.from_arrays(weights, np.zeros(fan_out)), ReLU()]
             layers[-1] = Sigmoid()
@@ -387,7 +387,7 @@ class TestModelsOfManyShapes:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((6, 4))
 
-    def functions(self, kind: str, bug: float) -> tuple[Loss, Grad, dict[str, Array]]:
+    def functions(self, kind: str, bug: float) -> tuple[Loss, Grad, dict[str, Float64Array]]:
         x, rng = self.x, np.random.default_rng(8)
         params = {"A": rng.standard_normal((4, 4)) * 0.5, "c": rng.standard_normal(4) * 0.1}
         labels = rng.integers(0, 4, size=6)

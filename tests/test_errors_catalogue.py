@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ import pytest
 import layerkit as lk
 from layerkit import errors
 from layerkit import notebook as nb
-from layerkit._typing import Array, Float64Array
+from layerkit._typing import Array, Float64Array, Integer, Real
 from layerkit.errors import (
     CacheError,
     ConfigError,
@@ -45,9 +47,11 @@ from layerkit.errors import (
     TargetError,
     UserCodeError,
 )
+from layerkit.io import architecture
 from layerkit.layers import Dropout, Linear, ReLU, Sigmoid, Tanh
 from layerkit.losses import BCELoss
 from layerkit.params import ParamSpec
+from layerkit.testing import assert_report_ok
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 
@@ -158,6 +162,100 @@ def load_plain_npz() -> None:
 def load_text_file() -> None:
     Path("notes.txt").write_text("W1 = 1, 2, 3\n", encoding="utf-8")
     lk.load_params(lk.fraud_net(), "notes.txt")
+
+
+def write_members(path: str, members: dict[str, bytes]) -> str:
+    """A zip archive holding the given raw members."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return path
+
+
+def npy(array: npt.NDArray[Any]) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
+def npy_header(shape: tuple[int, ...], descr: str = "<f8") -> bytes:
+    """A .npy header alone: what a zip bomb or a crafted file declares."""
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        out, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
+    return out.getvalue()
+
+
+def fraud_members(**changes: bytes) -> dict[str, bytes]:
+    """The members save_params writes for the fraud net, with some replaced or added."""
+    model = lk.fraud_net()
+    members = {f"{name}.npy": npy(array) for name, array in model.params().items()}
+    members["__layerkit__.npy"] = npy(np.array(json.dumps(architecture(model))))
+    return {**members, **{f"{key}.npy" if "." not in key else key: v for key, v in changes.items()}}
+
+
+def load_members(**changes: bytes) -> None:
+    """Load the fraud net from a file of its members with ``changes``."""
+    lk.load_params(lk.fraud_net(), write_members("model.npz", fraud_members(**changes)))
+
+
+def load_bytes(content: bytes) -> None:
+    Path("model.npz").write_bytes(content)
+    lk.load_params(lk.fraud_net(), "model.npz")
+
+
+def load_truncated() -> None:
+    path = lk.save_params(lk.fraud_net(), "model.npz")
+    path.write_bytes(path.read_bytes()[:700])
+    lk.load_params(lk.fraud_net(), path)
+
+
+def load_open_file() -> None:
+    lk.save_params(lk.fraud_net(), "model.npz")
+    with open("model.npz", "rb") as stream:
+        lk.load_params(lk.fraud_net(), stream)  # type: ignore[arg-type]
+
+
+def crafted_layer_class() -> None:
+    meta = architecture(lk.fraud_net())
+    meta["layers"][1] = {"class": "Tanh", "name": "ReLU"}
+    load_members(__layerkit__=npy(np.array(json.dumps(meta))))
+
+
+def nan_in_w2() -> None:
+    W2 = lk.fraud_net().params()["W2"].copy()
+    W2[1, 2] = np.nan
+    load_members(W2=npy(W2))
+
+
+def read_only_b3() -> None:
+    lk.save_params(lk.fraud_net(), "model.npz")
+    model = lk.fraud_net(seed=1)
+    model.params()["b3"].flags.writeable = False
+    lk.load_params(model, "model.npz")
+
+
+def with_nan(name: str, model: lk.Sequential | None = None) -> lk.Sequential:
+    """``model`` (default the fraud net) with a NaN in parameter ``name``."""
+    target = model if model is not None else lk.fraud_net()
+    target.params()[name].flat[0] = np.nan
+    return target
+
+
+def read_only_layer() -> Linear:
+    layer = Linear(3, 2, seed=0)
+    layer.W.flags.writeable = False
+    return layer
+
+
+def masked(values: object) -> npt.NDArray[Any]:
+    return np.ma.masked_invalid(np.asarray(values, dtype=float))
+
+
+def fit_seed_case(**options: Any) -> lk.History:
+    case = seed_case()
+    return lk.fit(case.model, case.x, case.y, epochs=1, **options)
 
 
 def reusing_a_layer() -> lk.Sequential:
@@ -413,6 +511,166 @@ CASES: tuple[Case, ...] = (
     Case("optim", "fit(model, x, y, epochs=0)",
          lambda: lk.fit(seed_case().model, seed_case().x, seed_case().y, epochs=0), ConfigError,
          ("fit", "'epochs'", "positive integer", "0")),
+    # -- issue 12: untrusted files --------------------------------------------------------
+    Case("io", "load_params of an empty file",
+         lambda: load_bytes(b""), ParamFileError, ("load_params", "'model.npz'", "not a .npz file")),
+    Case("io", "load_params of a file cut short (BadZipFile/EOFError inside)",
+         load_truncated, ParamFileError, ("load_params", "'model.npz'", "not a .npz file")),
+    Case("io", "load_params of a .npy file (np.save) instead of an .npz",
+         lambda: load_bytes(npy(np.ones(3))),
+         ParamFileError, ("'model.npz'", "is a .npy file", "not a .npz file")),
+    Case("io", "load_params(model, None): no path",
+         lambda: lk.load_params(lk.fraud_net(), None),  # type: ignore[arg-type]
+         ParamFileError, ("load_params", "'path'", "file path", "NoneType")),
+    Case("io", "load_params(model, open_file): a file object, not a path",
+         load_open_file, ParamFileError, ("load_params", "'path'", "file path", "BufferedReader")),
+    Case("io", "load_params(model, '.'): a directory",
+         lambda: lk.load_params(lk.fraud_net(), "."), ParamFileError,
+         ("load_params", "cannot open '.'", "directory")),
+    Case("io", "load_params(model, 'missing.npz'): no such file",
+         lambda: lk.load_params(lk.fraud_net(), "missing.npz"), ParamFileError,
+         ("load_params", "cannot open 'missing.npz'", "No such file")),
+    Case("io", "load_params of an archive with a member lacking the .npy suffix",
+         lambda: load_members(**{"notes.txt": b"hi"}), ParamFileError,
+         ("'model.npz'", "member 'notes.txt'", "no .npy suffix")),
+    Case("io", "load_params of an archive with a member the model does not have",
+         lambda: load_members(W9=npy(np.ones(2))), ParamFileError,
+         ("'model.npz'", "another architecture", "the file's ['W9'] are not in the model")),
+    Case("io", "load_params whose JSON description nests 100000 deep",
+         lambda: load_members(__layerkit__=npy(np.array("[" * 100_000 + "]" * 100_000))),
+         ParamFileError, ("member '__layerkit__.npy'", "not valid JSON", "RecursionError")),
+    Case("io", "load_params of a zip bomb: W1's header declares 10**12 entries",
+         lambda: load_members(W1=npy_header((10**12,)) + bytes(4096)), ParamFileError,
+         ("'model.npz'", "W1 has shape (1000000000000,) in the file but (5, 4) in the model")),
+    Case("io", "load_params whose description declares a 400 MB string",
+         lambda: load_members(__layerkit__=npy_header((), "<U100000000")), ParamFileError,
+         ("member '__layerkit__.npy'", "declares 400000000 bytes", "at most 1048576")),
+    Case("io", "load_params of W1 with the right header but extra data after it",
+         lambda: load_members(W1=npy(np.ones((5, 4))) + bytes(10**6)), ParamFileError,
+         ("member 'W1.npy'", "data after its array")),
+    Case("io", "load_params of W1 whose data stops short of its shape",
+         lambda: load_members(W1=npy_header((5, 4)) + bytes(16)), ParamFileError,
+         ("member 'W1.npy'", "truncated", "16 of 160 bytes")),
+    Case("io", "load_params of an object (pickled) W1",
+         lambda: load_members(W1=npy_header((5, 4), "|O") + b"\x80junk"), ParamFileError,
+         ("member 'W1.npy'", "Python objects", "pickle")),
+    Case("io", "load_params of a file holding NaN in W2",
+         nan_in_w2, ParamFileError,
+         ("'model.npz'", "member 'W2.npy'", "1 NaN/Inf", "(1, 2)", "must be finite")),
+    Case("io", "load_params of a file whose layer 1 says class Tanh, name ReLU",
+         crafted_layer_class, ParamFileError,
+         ("another architecture", "layer 1 is Tanh in the file but ReLU in the model")),
+    Case("io", "load_params into a model whose b3 is read-only",
+         read_only_b3, ConfigError, ("load_params", "the model's b3", "read-only", "nothing")),
+    Case("io", "save_params of a model holding NaN",
+         lambda: lk.save_params(with_nan("W2"), "model.npz"), NonFiniteError,
+         ("save_params", "the model's W2", "1 NaN/Inf", "not written")),
+    Case("io", "save_params(model, 'no-dir/model.npz'): a missing folder",
+         lambda: lk.save_params(lk.fraud_net(), "no-dir/model.npz"), ParamFileError,
+         ("save_params", "cannot write 'no-dir/model.npz'", "No such file")),
+    Case("io", "save_params(model, '.'): a directory",
+         lambda: lk.save_params(lk.fraud_net(), "."), ParamFileError,
+         ("save_params", "cannot write '.'", "directory")),
+    # -- issue 12: NaN, masks, dtypes, widths, seeds -----------------------------------------
+    Case("flatten", "model.unflatten(v) with a NaN at entry 3 (in W1)",
+         lambda: seed_case().model.unflatten(np.where(np.arange(47) == 3, np.nan, 0.0)),
+         NonFiniteError, ("Sequential.unflatten", "'vector'", "in W1", "1 NaN/Inf")),
+    Case("flatten", "layer.unflatten(v) into a read-only W",
+         lambda: read_only_layer().unflatten(np.zeros(8)), ConfigError,
+         ("Linear(3->2).unflatten", "W", "read-only", "nothing was written")),
+    Case("layers", "Linear.from_arrays(W of shape (0, 3)): a zero-width layer",
+         lambda: Linear.from_arrays(np.ones((0, 3))), ShapeError,
+         ("Linear.from_arrays", "'W'", "at least one row", "(0, 3)")),
+    Case("layers", "Linear.from_arrays(W) with W a masked array",
+         lambda: Linear.from_arrays(masked([[1.0, np.nan]])), DTypeError,
+         ("Linear.from_arrays", "'W'", "masked array", "filled")),
+    Case("layers", "ReLU().forward(x) with x a masked array",
+         lambda: ReLU().forward(masked([[1.0, 2.0]])), DTypeError,
+         ("ReLU", "'x'", "masked array")),
+    Case("layers", "Linear(3, 2).astype('float16'): an unsupported dtype",
+         lambda: Linear(3, 2).astype("float16"),  # type: ignore[arg-type]
+         DTypeError, ("Linear(3->2).astype", "'dtype'", "float32 or float64", "float16")),
+    Case("layers", "Linear(4, 5).forward(x) after a NaN was written into W",
+         lambda: with_nan("W", Linear(4, 5)).forward(np.ones((2, 4))),  # type: ignore[arg-type]
+         NonFiniteError, ("Linear(4->5)", "parameter 'W'", "1 NaN/Inf", "must be finite")),
+    Case("layers", "Linear(2, 3, seed=-1): a negative seed",
+         lambda: Linear(2, 3, seed=-1), ConfigError,
+         ("Linear", "'seed'", "non-negative integer", "-1")),
+    Case("layers", "Linear(2, 3, seed='abc'): a string seed",
+         lambda: Linear(2, 3, seed="abc"),  # type: ignore[arg-type]
+         ConfigError, ("Linear", "'seed'", "non-negative integer", "'abc'")),
+    Case("layers", "Linear(2, 3, seed=1.5): a float seed",
+         lambda: Linear(2, 3, seed=1.5),  # type: ignore[arg-type]
+         ConfigError, ("Linear", "'seed'", "non-negative integer", "1.5")),
+    Case("layers", "Dropout(0.5).forward(x, noise=strings)",
+         lambda: Dropout(0.5).forward(np.ones((1, 2)), noise=np.array([["a", "b"]])),
+         DTypeError, ("Dropout(0.5)", "'noise'", "real numbers", "<U1")),
+    Case("layers", "Dropout('0.5'): a string rate",
+         lambda: Dropout("0.5"),  # type: ignore[arg-type]
+         ConfigError, ("Dropout", "'rate'", "[0, 1)", "'0.5'")),
+    Case("Sequential", "forward(x) with a NaN in W1: named, not a later ReLU",
+         lambda: with_nan("W1").forward(np.ones((2, 4))), NonFiniteError,
+         ("Sequential", "parameter W1", "layer 0 (Linear(4->5))", "1 NaN/Inf")),
+    Case("Sequential", "forward(x, layers='a')",
+         lambda: seed_case().model.forward(seed_case().x, layers="a"),  # type: ignore[arg-type]
+         ConfigError, ("Sequential.forward", "'layers'", "[0, 6]", "str 'a'")),
+    Case("Sequential", "forward(x, layers=7) for a 6-layer model",
+         lambda: seed_case().model.forward(seed_case().x, layers=7), ConfigError,
+         ("Sequential.forward", "'layers'", "[0, 6]", "7")),
+    Case("Sequential", "forward(x, noise='abcdef'): a string, not masks",
+         lambda: seed_case().model.forward(seed_case().x, noise="abcdef"),  # type: ignore[arg-type]
+         ConfigError, ("Sequential.forward", "'noise'", "one mask", "str")),
+    Case("Sequential", "forward(x, rng=-1): a negative seed",
+         lambda: seed_case().model.forward(seed_case().x, rng=-1), ConfigError,
+         ("Sequential.forward", "'rng'", "non-negative integer", "-1")),
+    Case("Sequential", "mlp(5): a single number for widths",
+         lambda: lk.mlp(5),  # type: ignore[arg-type]
+         ConfigError, ("mlp", "'widths'", "two or more", "int 5")),
+    Case("Sequential", "mlp([4, 1], seed='abc')",
+         lambda: lk.mlp([4, 1], seed="abc"),  # type: ignore[arg-type]
+         ConfigError, ("mlp", "'seed'", "non-negative integer", "'abc'")),
+    Case("Sequential", "model.astype('float16')",
+         lambda: seed_case().model.astype("float16"),  # type: ignore[arg-type]
+         DTypeError, ("Sequential.astype", "'dtype'", "float32 or float64", "float16")),
+    Case("notebook", "vector_to_dictionary(theta, shapes) with a shape (-1, 4)",
+         lambda: nb.vector_to_dictionary(
+             np.ones(47), {**nb.SEED_PARAMETER_SHAPES, "W1": (-1, 4)}),
+         ConfigError, ("vector_to_dictionary", "shapes['W1']", "non-negative integers", "(-1, 4)")),
+    Case("notebook", "vector_to_dictionary(theta, shapes) with a shape 'ab'",
+         lambda: nb.vector_to_dictionary(
+             np.ones(47), {**nb.SEED_PARAMETER_SHAPES, "b2": "ab"}),  # type: ignore[dict-item]
+         ConfigError, ("vector_to_dictionary", "shapes['b2']", "non-negative integers", "'ab'")),
+    # -- issue 12: training ----------------------------------------------------------------
+    Case("optim", "fit(..., optimizer='adam'): a string",
+         lambda: fit_seed_case(optimizer="adam"), ConfigError,
+         ("fit", "'optimizer'", "SGD() or Adam()", "str 'adam'")),
+    Case("optim", "fit(..., optimizer=SGD): the class, not an instance",
+         lambda: fit_seed_case(optimizer=lk.SGD), ConfigError,
+         ("fit", "'optimizer'", "pass an instance: SGD()")),
+    Case("optim", "fit(..., on_epoch='print'): not a function",
+         lambda: fit_seed_case(on_epoch="print"), ConfigError,
+         ("fit", "'on_epoch'", "function", "str 'print'")),
+    Case("optim", "fit(..., seed=1.5)",
+         lambda: fit_seed_case(seed=1.5), ConfigError,
+         ("fit", "'seed'", "non-negative integer", "1.5")),
+    Case("optim", "fit(..., batch_size=2.5)",
+         lambda: fit_seed_case(batch_size=2.5), ConfigError,
+         ("fit", "'batch_size'", "positive integer", "2.5")),
+    Case("optim", "fit(model) of a model with a NaN in W3",
+         lambda: (lambda c: lk.fit(with_nan("W3", c.model), c.x, c.y, epochs=1))(seed_case()),
+         NonFiniteError, ("parameter W3", "layer 4 (Linear(3->1))", "NaN/Inf")),
+    Case("optim", "SGD().step(params, grads) with grads a list of strings",
+         lambda: lk.SGD().step(np.zeros(2), ["a", "b"]),  # type: ignore[arg-type]
+         DTypeError, ("SGD.step", "'grads'", "real numbers", "<U1")),
+    Case("optim", "Adam().step(params, grads) with a NaN gradient",
+         lambda: lk.Adam().step(np.zeros(2), np.array([np.nan, 1.0])), NonFiniteError,
+         ("Adam.step", "'grads'", "1 NaN/Inf", "(0,)")),
+    Case("optim", "SGD(nesterov='yes')",
+         lambda: lk.SGD(nesterov="yes"),  # type: ignore[arg-type]
+         ConfigError, ("SGD", "'nesterov'", "True or False", "'yes'")),
+    Case("testing", "assert_report_ok(None)",
+         lambda: assert_report_ok(None),  # type: ignore[arg-type]
+         ConfigError, ("assert_report_ok", "'report'", "GradCheckReport", "NoneType")),
 )  # fmt: skip
 
 
@@ -422,7 +680,7 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase(("check", "--arch", "4,x,1"), ("--arch", "'4,x,1'", "positive integers")),
     CliCase(("check", "--arch", "4"), ("--arch", "'4'", "two or more")),
     CliCase(("check", "--arch", "4,0,1"), ("--arch", "'4,0,1'", "positive integers")),
-    CliCase(("check", "--arch", "100000000000000000000,1"), ("cannot allocate W", "widths")),
+    CliCase(("check", "--arch", "100000000000000000000,1"), ("--arch", "GB", "memory", "smaller")),
     CliCase(("check", "--arch", "4,3", "--batch", "0"), ("--batch", "'0'", "positive integer")),
     CliCase(("check", "--batch", "5"), ("--batch", "--arch")),
     CliCase(("check", "--seed", "-1"), ("--seed", "'-1'", "non-negative integer")),
@@ -434,7 +692,12 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase(("check", "--tolerance", "1e-3"), ("unrecognized arguments", "--tolerance")),
     CliCase(("sweep", "--points", "0"), ("--points", "'0'", "positive integer")),
     CliCase(("sweep", "--plot", "no-such-dir/sweep.png"), ("--plot", "no-such-dir/sweep.png")),
-)
+    CliCase(("check", "--arch", "4,3", "--batch", "1000000000"),
+            ("--batch 1000000000", "448 GB", "memory", "smaller")),
+    CliCase(("sweep", "--points", "1000000000"), ("--points 1000000000", "memory", "smaller")),
+    CliCase(("check", "--arch", "4,100000,100000,1"), ("--arch 4,100000,100000,1", "640 GB")),
+    CliCase(("sweep", "--plot", ""), ("--plot", "'' is not a file name")),
+)  # fmt: skip
 
 
 def _float_and_converted(
@@ -478,7 +741,37 @@ CONVERTED: tuple[Converted, ...] = (
               _float_and_converted(_loaded_vector, np.arange(47) % 5 - 2)),
     Converted("checker", "check_function with integer params",
               _float_and_converted(_function_check, np.array([1, -2, 3]))),
+    Converted("layers", "Dropout(np.float32(0.25)): a numpy float rate",
+              lambda c: _dropped(np.float32(0.25) if c else 0.25)),
+    Converted("layers", "Linear(2, 3, seed=np.int64(3)): a numpy integer seed",
+              lambda c: Linear(2, 3, seed=np.int64(3) if c else 3).W),
+    Converted("optim", "SGD(lr=np.float32(0.125), momentum=np.float64(0.5)).step",
+              lambda c: _sgd_steps(np.float32(0.125), np.float64(0.5)) if c else _sgd_steps(0.125, 0.5)),
+    Converted("optim", "fit(..., epochs=np.int64(2), batch_size=np.int32(2))",
+              lambda c: _fitted(np.int64(2), np.int32(2)) if c else _fitted(2, 2)),
+    Converted("Sequential", "forward(x, layers=np.int64(2))",
+              lambda c: seed_case().model.forward(seed_case().x, layers=np.int64(2) if c else 2)[0]),
 )  # fmt: skip
+
+
+def _dropped(rate: Real) -> Array:
+    layer = Dropout(rate)
+    x = np.ones((4, 5))
+    return layer.forward(x, noise=layer.sample_noise(x, np.random.default_rng(0)))[0]
+
+
+def _sgd_steps(lr: Real, momentum: Real) -> Array:
+    sgd = lk.SGD(lr=lr, momentum=momentum)
+    params = np.array([1.0, -2.0])
+    for _ in range(3):
+        params = sgd.step(params, 2 * params)
+    return params
+
+
+def _fitted(epochs: Integer, batch_size: Integer) -> Array:
+    case = seed_case()
+    history = lk.fit(case.model, case.x, case.y, epochs=epochs, batch_size=batch_size)
+    return np.concatenate([case.model.flatten(), history.losses])
 
 
 # -- running the cases -------------------------------------------------------------------------
@@ -528,7 +821,7 @@ class TestCatalogue:
         """At least 25 distinct cases, across every area the issue names."""
         assert len({c.given for c in CASES}) == len(CASES) >= 25
         assert {c.area for c in CASES} >= {
-            "layers", "Sequential", "losses", "flatten", "checker", "notebook", "io",
+            "layers", "Sequential", "losses", "flatten", "checker", "notebook", "io", "optim",
         }  # fmt: skip
         assert len({c.argv for c in CLI_CASES}) == len(CLI_CASES)
 
@@ -597,6 +890,29 @@ and exits with code 2.
 |---|---|
 {classes}
 
+## The rules at the boundary
+
+- **Finite numbers only.** Parameters and inputs entering layerkit must be finite: NaN or Inf in
+  `forward`'s `x`, in `unflatten`'s vector, in `Linear.from_arrays`, in a parameter file (and so
+  in `save_params`, which would write a file `load_params` refuses) raise `NonFiniteError`. The
+  message names what you control: the parameter (`W1 of layer 0 (Linear(4->5))`), the tensor a
+  vector entry falls in, or the file and member, never a later activation that inherited the
+  NaN. (The checker judges NaN itself, and a NaN never passes.)
+- **Masked arrays are refused.** layerkit does not read masks, and ignoring one would compute on
+  the masked values: pass `a.filled(value)` or drop the masked rows.
+- **Dtypes.** Parameters are float32 or float64; `astype` and `dtype=` refuse anything else
+  (float16, longdouble, integers). Data of other real dtypes (integers, booleans, float16) is
+  converted to float64.
+- **Numbers.** numpy integer and float scalars are accepted wherever Python numbers are (rates,
+  epochs, batch sizes, widths, seeds). Seeds are None, a non-negative integer, or a
+  `numpy.random.Generator`.
+- **All or nothing.** `load_params`, `unflatten` and `fit` check everything before the first
+  write; on any error the model (and the optimizer's state, for `fit`) is left as it was.
+- **Parameter files are untrusted.** `load_params` reads only the members the model needs,
+  checks each header against the model before its data, never decompresses more than the
+  model's size, and never reads pickles; any fault of the file is a `ParamFileError` naming the
+  file and member.
+
 Every row below is a test case (`tests/test_errors_catalogue.py`): the message shown is the
 one the library gives today. This page is generated from those cases; do not edit it by hand,
 run `python tests/test_errors_catalogue.py` instead.
@@ -610,7 +926,8 @@ run `python tests/test_errors_catalogue.py` instead.
 ## Accepted and converted
 
 Integer and boolean arrays mean numbers: they are converted to float, never refused, and give
-exactly what the same values as float64 give.
+exactly what the same values as float64 give. numpy integer and float scalars are accepted
+wherever Python numbers are (rates, seeds, epochs, widths).
 
 | Area | Input |
 |---|---|

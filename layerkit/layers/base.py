@@ -16,9 +16,9 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, IntArray
-from layerkit._validate import as_batch, as_float_array
-from layerkit.errors import CacheError, DTypeError, ShapeError
-from layerkit.params import ParamSpec
+from layerkit._validate import as_batch, as_float_array, nonfinite_summary
+from layerkit.errors import CacheError, DTypeError, NonFiniteError, ShapeError
+from layerkit.params import ParamSpec, assign_arrays
 
 _DISPOSABLE: ContextVar[bool] = ContextVar("layerkit_disposable_caches", default=False)
 
@@ -189,9 +189,16 @@ class Layer(ABC):
 
     def resolve_params(self, params: Mapping[str, Array] | None) -> Mapping[str, Array]:
         """``params`` if given (keys, shapes and dtypes checked; integers converted to float),
-        else the layer's own arrays."""
+        else the layer's own arrays, which must be finite (a NaN parameter is named here, not
+        in whatever the next layer receives)."""
         if params is None:
-            return self.params()
+            own = self.params()
+            for name, array in own.items():
+                problem = nonfinite_summary(np.asarray(array))
+                if problem:
+                    msg = f"{self.name}: parameter '{name}' holds {problem}; parameters must be finite."
+                    raise NonFiniteError(msg)
+            return own
         spec = self.param_spec
         if set(params) != set(spec.names):
             msg = (
@@ -224,10 +231,10 @@ class Layer(ABC):
         return self.param_spec.flatten(self.params())
 
     def unflatten(self, vector: ArrayLike) -> None:
-        """Load parameters from a flat vector of length ``param_spec.size`` (copied in)."""
-        new = self.param_spec.unflatten(vector, owner=self.name)
-        for name, array in self.params().items():
-            array[...] = new[name]
+        """Load parameters from a flat vector of length ``param_spec.size`` (copied in; finite
+        values only; on any error nothing is written)."""
+        new = self.param_spec.unflatten(vector, owner=self.name, finite=True)
+        assign_arrays(self.params(), new, owner=f"{self.name}.unflatten")
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Layer:
         """A copy of this layer with parameters of ``dtype`` (parameter-free layers: itself)."""

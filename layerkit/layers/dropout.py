@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from layerkit._typing import Array
+from layerkit._typing import Array, Real
+from layerkit._validate import as_float_array, is_real
 from layerkit.errors import ConfigError
 from layerkit.layers.base import Cache, Layer
 
@@ -25,8 +26,8 @@ class Dropout(Layer):
     stochastic = True
     samplewise = True
 
-    def __init__(self, rate: float = 0.5) -> None:
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+    def __init__(self, rate: Real = 0.5) -> None:
+        if not is_real(rate) or not 0 <= rate < 1:
             msg = f"Dropout: 'rate' must be a number in [0, 1) (got {rate!r})."
             raise ConfigError(msg)
         self.rate = float(rate)
@@ -45,11 +46,12 @@ class Dropout(Layer):
         x = self.check_input(x)
         if noise is None:
             return x, Cache(owner=self, x=x, y=x, params={})
-        if np.shape(noise) != x.shape:
-            msg = f"{self.name}: 'noise' must have the input's shape {x.shape}, got {np.shape(noise)}."
+        mask = as_float_array(noise, name="noise", owner=self.name)
+        if mask.shape != x.shape:
+            msg = f"{self.name}: 'noise' must have the input's shape {x.shape}, got {mask.shape}."
             raise ConfigError(msg)
-        y = x * noise
-        return y, Cache(owner=self, x=x, y=y, params={}, noise=np.asarray(noise))
+        y = x * mask
+        return y, Cache(owner=self, x=x, y=y, params={}, noise=mask)
 
     def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
         grad = self.check_cache(cache, grad_out)

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, IntArray, SeedLike
-from layerkit._validate import as_float_array, as_float_dtype
+from layerkit._validate import as_float_array, as_float_dtype, as_rng
 from layerkit.errors import ConfigError, LayerkitError, ShapeError
 from layerkit.layers.base import Cache, Layer, caches_are_disposable
 
@@ -73,7 +73,7 @@ class Linear(Layer):
         n_in = _positive_int(in_features, "in_features")
         n_out = _positive_int(out_features, "out_features")
         real = as_float_dtype(dtype, owner="Linear")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = as_rng(seed, owner="Linear")
         try:
             self.W: Array = init_weights(init, n_out, n_in, rng).astype(real)
             self.b: Array = np.zeros(n_out, dtype=real)
@@ -92,6 +92,12 @@ class Linear(Layer):
         """A layer holding copies of ``W`` ``(out, in)`` and ``b`` ``(out,)`` (zeros if None)."""
         weights = as_float_array(W, name="W", ndim=2, owner="Linear.from_arrays").copy()
         out_features, _in_features = weights.shape
+        if weights.size == 0:
+            msg = (
+                f"Linear.from_arrays: 'W' must have at least one row and one column (out, in), "
+                f"got shape {weights.shape} (a zero-width layer)."
+            )
+            raise ShapeError(msg)
         bias = (
             np.zeros(out_features, dtype=weights.dtype)
             if b is None
