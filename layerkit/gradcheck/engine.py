@@ -604,7 +604,7 @@ def _unresolved_note(checked: list[_Checked], noise: Noise, options: CheckOption
         for e in c.result.worst
         if e.reason == "unresolved"
     ]
-    best = f"; best relative error reachable about {min(reached):.1e}" if reached else ""
+    best = f"; the best error bound reached is {min(reached):.1e} of the gradient" if reached else ""
     return (
         f"{count} entr{'y' if count == 1 else 'ies'} unresolved: the loss's noise "
         f"({noise.sigma:.2e}, {noise.source}) is too large for the gradient there at any step "
@@ -622,6 +622,9 @@ def run_check(
 ) -> GradCheckReport:
     """Check every tensor of ``objective`` as ``options`` say; the report names ``subject``."""
     layers = dict(layer_of or {})
+    if not objective.names:
+        msg = f"gradient check of {subject}: it has no parameters, so there is nothing to check."
+        raise ConfigError(msg)
     f0 = objective.base_loss()
     analytic = objective.analytic()
     rng = checker_rng(options.seed)
