@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal, TypedDict, Unpack
 
 import attrs
@@ -456,27 +456,22 @@ def _spacing(slope: float, sigma: float, options: CheckOptions) -> float:
 
 def measure_noise(
     objective: Objective,
-    evaluate: Evaluate,
-    direction_id: int,
-    slope: float,
+    along: Callable[[Float64Array], tuple[Float64Array, Float64Array]],
     f0: float,
-    options: CheckOptions,
+    spacing: float,
     *,
     points: int,
-    spacing: float | None = None,
 ) -> tuple[Noise, float]:
-    """The loss's noise along probe ``direction_id`` of ``evaluate``, from ``spacing`` (by
-    default the probe's own first step, so that its points serve both); and the spacing used."""
+    """The loss's noise from ``along(offsets) -> (losses, margins)`` on one line, first at
+    ``spacing``; and the spacing finally used."""
     floor = objective.loss_eps * abs(f0)
-    if spacing is None:
-        spacing = _spacing(slope, floor, options)
     used = [spacing]
 
-    def along(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
+    def traced(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         used.append(float(np.min(np.abs(offsets))))
-        return evaluate(np.full(offsets.shape[0], direction_id, dtype=np.intp), offsets)
+        return along(offsets)
 
-    sigma, how = loss_noise.measure(along, f0, spacing, floor, points=points)
+    sigma, how = loss_noise.measure(traced, f0, spacing, floor, points=points)
     relative = sigma / abs(f0) if f0 != 0 and np.isfinite(f0) else 0.0
     return Noise(sigma=sigma, relative=relative, source=how), used[-1]
 
@@ -523,7 +518,14 @@ def _directions_probe(
         noise = Noise(sigma=float("nan"), source="not measured: the loss is not finite")
     spacing0 = None
     if noise is None:  # measured on direction 0's own stencil (+-w, +-2w): no extra cost
-        noise, spacing0 = measure_noise(objective, evaluate, 0, slopes[0], f0, options, points=2)
+        floor = objective.loss_eps * abs(f0)
+        noise, spacing0 = measure_noise(
+            objective,
+            lambda offsets: evaluate(np.zeros(offsets.shape[0], dtype=np.intp), offsets),
+            f0,
+            _spacing(slopes[0], floor, options),
+            points=2,
+        )
     first = np.array([_spacing(slope, noise.sigma, options) for slope in slopes])
     if spacing0 is not None:
         first[0] = spacing0
@@ -574,22 +576,26 @@ def _noise_of(
     options: CheckOptions,
     rng: np.random.Generator,
 ) -> Noise:
-    """The loss's noise, measured along one random direction over every tensor, at the
-    probes' own relative step (noise from a quantized term shows only at the scale where
-    steps are taken). A tensor whose slopes would move the loss faster than ``|f0|`` per
-    unit step is scaled down, so that no single tensor's curvature drowns the noise."""
+    """The loss's noise, measured on one random line at the probes' own relative step (noise
+    from a quantized term shows only at the scale where steps are taken): through the inputs
+    where the objective can run the points as one stacked forward, else through every tensor
+    (a tensor whose slopes would move the loss faster than ``|f0|`` per unit step is scaled
+    down, so that no single tensor's curvature drowns the noise)."""
     if not np.isfinite(f0):
         return Noise(sigma=float("nan"), source="not measured: the loss is not finite")
-    direction = _random_direction(objective, objective.names, rng)
-    for name, part in direction.items():  # no tensor may move the loss much faster than |f0|
-        speed = gradient_scale(analytic[name]) * float(np.max(np.abs(part), initial=0.0))
-        if speed > abs(f0) > 0:
-            part *= abs(f0) / speed
-    evaluate = _directions_evaluate(objective, [direction])
-    slope = abs(_slope_along(analytic, direction))
-    noise, _ = measure_noise(
-        objective, evaluate, 0, slope, f0, options, points=3, spacing=options.step
-    )
+    along = objective.input_line(rng)
+    if along is None:
+        direction = _random_direction(objective, objective.names, rng)
+        for name, part in direction.items():  # no tensor may move the loss much faster
+            speed = gradient_scale(analytic[name]) * float(np.max(np.abs(part), initial=0.0))
+            if speed > abs(f0) > 0:
+                part *= abs(f0) / speed
+        evaluate = _directions_evaluate(objective, [direction])
+
+        def along(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
+            return evaluate(np.zeros(offsets.shape[0], dtype=np.intp), offsets)
+
+    noise, _ = measure_noise(objective, along, f0, options.step, points=3)
     return noise
 
 
@@ -604,7 +610,9 @@ def _unresolved_note(checked: list[_Checked], noise: Noise, options: CheckOption
         for e in c.result.worst
         if e.reason == "unresolved"
     ]
-    best = f"; the best error bound reached is {min(reached):.1e} of the gradient" if reached else ""
+    best = (
+        f"; the best error bound reached is {min(reached):.1e} of the gradient" if reached else ""
+    )
     return (
         f"{count} entr{'y' if count == 1 else 'ies'} unresolved: the loss's noise "
         f"({noise.sigma:.2e}, {noise.source}) is too large for the gradient there at any step "

@@ -18,6 +18,8 @@ verdict inconclusive, never a false pass.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from enum import Enum
 
@@ -53,31 +55,30 @@ def ecnoise(values: Float64Array) -> Level | Spacing:
     values repeat. Each level's expected square is the noise variance plus the smooth part's,
     so without a plateau the smallest level from order 2 on is an upper bound.
     """
-    table = np.asarray(values, dtype=np.float64)
-    count = table.shape[0]
-    if count < 5 or not np.all(np.isfinite(table)):
+    table = [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+    count = len(table)  # a handful of values: plain floats beat numpy calls here
+    if count < 5 or not all(math.isfinite(v) for v in table):
         return Level(float("inf"), "bound")
-    first = np.diff(table)
-    if np.count_nonzero(first == 0) >= count / 2:
+    repeats = sum(1 for a, b in itertools.pairwise(table) if a == b)
+    if repeats >= count / 2:
         return Spacing.TOO_SMALL
-    unit = float(np.max(np.abs(table)))  # differences of values near 1e308 must not overflow
-    table = table / unit
-    order = count - 1
-    levels = np.zeros(order)
-    sign_change = np.zeros(order, dtype=bool)
+    unit = max(abs(v) for v in table)  # differences of values near 1e308 must not overflow
+    table = [v / unit for v in table]
+    levels: list[float] = []
+    sign_change: list[bool] = []
     gamma = 1.0
-    for j in range(1, order + 1):
-        table = np.diff(table)
+    for j in range(1, count):
+        table = [b - a for a, b in itertools.pairwise(table)]
         gamma *= 0.5 * j / (2 * j - 1)
-        levels[j - 1] = np.sqrt(gamma * np.mean(table**2))
-        sign_change[j - 1] = bool(np.min(table) < 0 < np.max(table))
-        if levels[j - 1] == 0.0:
+        levels.append(math.sqrt(gamma * sum(d * d for d in table) / len(table)))
+        sign_change.append(min(table) < 0 < max(table))
+        if levels[-1] == 0.0:
             return Level(0.0, "plateau")
-    for j in range(order - 2):
+    for j in range(count - 3):
         window = levels[j : j + 3]
-        if np.max(window) <= PLATEAU * np.min(window) and sign_change[j]:
-            return Level(unit * float(np.max(window)), "plateau")
-    return Level(unit * float(np.min(levels[1:])), "bound")
+        if max(window) <= PLATEAU * min(window) and sign_change[j]:
+            return Level(unit * max(window), "plateau")
+    return Level(unit * min(levels[1:]), "bound")
 
 
 TRIES = 3

@@ -114,6 +114,11 @@ class Objective(ABC):
             raise NondeterministicError(msg)
         return first
 
+    def input_line(self, rng: np.random.Generator) -> Callable[[Float64Array], Losses] | None:
+        """A random line through the inputs, ``offsets -> (losses, margins)``, evaluated in one
+        stacked forward, for measuring noise cheaply; None (the default) when there is none."""
+        return None
+
     def direction_losses(
         self, direction: Mapping[str, Float64Array], offsets: Float64Array
     ) -> Losses:
@@ -408,6 +413,8 @@ class ChainObjective(Objective):
         self.values = {name: self._array(ref) for name, ref in self.refs.items()}
         self._caches, self._out = self._forward_from(0, self.x)
         self._kinks = [self._kinks_of(index, c.x) for index, c in enumerate(self._caches)]
+        self._sides = [None if k is None else k > 0 for k in self._kinks]
+        self._on_kink = [k is not None and bool(np.any(k == 0)) for k in self._kinks]
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
 
@@ -465,8 +472,22 @@ class ChainObjective(Objective):
             return np.full(n, np.inf)
         moved = self._kinks_of(index, inputs)
         assert moved is not None
-        reference = base[rows] if rows is not None else base.reshape(1, -1)
-        return kink_margins(reference.reshape(reference.shape[0], -1), moved.reshape(n, -1))
+        moved = moved.reshape(n, -1)
+        flat_base = base.reshape(1, -1) if rows is None else base[rows].reshape(n, -1)
+        side = self._sides[index]
+        assert side is not None
+        flat_side = side.reshape(1, -1) if rows is None else side[rows].reshape(n, -1)
+        # Cheap test first (one comparison per entry): the rows where an entry changed side,
+        # or moved off a kink it sat on; only those need the exact margin.
+        suspect = np.any(np.not_equal(moved > 0, flat_side), axis=1)
+        if self._on_kink[index]:
+            suspect |= np.any((flat_base == 0) & (moved != flat_base), axis=1)
+        margins = np.full(n, np.inf)
+        if np.any(suspect):
+            chosen = np.flatnonzero(suspect)
+            reference = flat_base if rows is None else flat_base[chosen]
+            margins[chosen] = kink_margins(reference, moved[chosen])
+        return margins
 
     def _stacked_from(self, start: int, stacked: Float64Array) -> Losses:
         """Run layers ``start..`` on ``n`` stacked batches ``(n, m, k)``; head values ``(n,)``
@@ -475,21 +496,23 @@ class ChainObjective(Objective):
         margins = np.full(n, np.inf)
         out: Array = stacked.reshape(n * m, -1)
         for index in range(start, len(self.layers)):
-            np.minimum(margins, self._margin(index, out, n), out=margins)
+            if self._kinks[index] is not None:
+                np.minimum(margins, self._margin(index, out, n), out=margins)
             out, _ = self.layers[index].forward(
                 out, self.layer_params[index], self._tiled_noise(index, n)
             )
         return self.head.values(np.asarray(out, dtype=np.float64).reshape(n, m, -1)), margins
 
     def _run(
-        self, start: int, x: Array, params: Sequence[Mapping[str, Array]]
+        self, start: int, x: Array, params: Sequence[Mapping[str, Array]], *, margins: bool = True
     ) -> tuple[float, float]:
         """One forward of layers ``start..`` with ``params`` (one dict per layer) on ``x``
-        ``(m, k)``: the loss and the kink margin."""
+        ``(m, k)``: the loss and the kink margin (``inf`` without ``margins``)."""
         margin = np.inf
         out: Array = x
         for index in range(start, len(self.layers)):
-            margin = min(margin, float(self._margin(index, out, 1)[0]))
+            if margins and self._kinks[index] is not None:
+                margin = min(margin, float(self._margin(index, out, 1)[0]))
             out, _ = self.layers[index].forward(out, params[index], self.noise[index])
         self.evaluations += 1
         return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0]), margin
@@ -500,7 +523,7 @@ class ChainObjective(Objective):
     @disposable_caches()
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         if point is self.values:  # the point itself (base_loss): nothing to swap in
-            return self._run(0, self.x, self.layer_params)[0]
+            return self._run(0, self.x, self.layer_params, margins=False)[0]
         saved = {name: self.values[name].copy() for name in self.names}
         try:
             for name in self.names:
@@ -509,6 +532,22 @@ class ChainObjective(Objective):
         finally:
             for name in self.names:
                 self.values[name][...] = saved[name]
+
+    def input_line(self, rng: np.random.Generator) -> Callable[[Float64Array], Losses] | None:
+        """The inputs ``x`` moved along random signs times ``max(1, |x|)``: all points of the
+        line run as one stacked forward (None if a layer mixes samples)."""
+        if not self._stackable_from(0):
+            return None
+        signs = np.where(rng.integers(0, 2, size=self.x.shape) == 1, 1.0, -1.0)
+        direction = signs * np.maximum(np.abs(self.x), 1.0)
+
+        @disposable_caches()
+        def along(offsets: Float64Array) -> Losses:
+            stacked = self.x[np.newaxis] + offsets[:, np.newaxis, np.newaxis] * direction
+            self.evaluations += offsets.shape[0]
+            return self._stacked_from(0, stacked)
+
+        return along
 
     @disposable_caches()
     def direction_losses(
