@@ -583,8 +583,10 @@ def _noise_of(
     down, so that no single tensor's curvature drowns the noise)."""
     if not np.isfinite(f0):
         return Noise(sigma=float("nan"), source="not measured: the loss is not finite")
-    along = objective.input_line(rng)
-    if along is None:
+    line = objective.input_line(rng)
+    if line is not None:
+        evaluate = _nan_where_nonfinite(lambda _, offsets: line(offsets))
+    else:
         direction = _random_direction(objective, objective.names, rng)
         for name, part in direction.items():  # no tensor may move the loss much faster
             speed = gradient_scale(analytic[name]) * float(np.max(np.abs(part), initial=0.0))
@@ -592,8 +594,8 @@ def _noise_of(
                 part *= abs(f0) / speed
         evaluate = _directions_evaluate(objective, [direction])
 
-        def along(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-            return evaluate(np.zeros(offsets.shape[0], dtype=np.intp), offsets)
+    def along(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
+        return evaluate(np.zeros(offsets.shape[0], dtype=np.intp), offsets)
 
     noise, _ = measure_noise(objective, along, f0, options.step, points=3)
     return noise
