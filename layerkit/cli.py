@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MODES,
         default="exact",
         help="exact: every entry (default); sampled: --samples seeded entries per tensor; "
-        "fast: a few random directions over all parameters",
+        "fast: a few directions over all parameters",
     )
     how.add_argument(
         "--samples",

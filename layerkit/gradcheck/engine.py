@@ -59,8 +59,8 @@ class CheckOptions:
     """Options shared by every check (validated at construction).
 
     **Fields:** ``mode`` ``exact`` (every entry), ``sampled`` (``samples`` seeded entries from
-    every tensor) or ``fast`` (``directions`` seeded random directions over all parameters,
-    localised per tensor on failure); ``seed`` for every random choice (the global RNG is never
+    every tensor) or ``fast`` (``directions`` directions over all parameters, the first
+    balanced per tensor, the others seeded random, localised per tensor on failure); ``seed`` for every random choice (the global RNG is never
     used); ``rtol``/``atol`` the tolerance ``atol + rtol * max(|g|, |n|)`` added to the numeric
     error estimate times ``safety``; ``step`` the relative step (default ``eps**(1/3)``);
     ``worst`` how many worst entries each tensor reports.
@@ -638,6 +638,12 @@ def run_check(
     f0 = objective.base_loss()
     analytic = objective.analytic()
     rng = checker_rng(options.seed)
+
+    def check_entries(name: str, indices: IntArray, note: str) -> _Checked:
+        return _check_entries(
+            objective, name, indices, analytic[name], f0, noise, options, layers.get(name), note
+        )
+
     checked: list[_Checked] = []
     results: list[TensorResult] = []
     notes: list[str] = []
@@ -655,20 +661,7 @@ def run_check(
         if objective.merges_tensors:
             checked = _check_all_entries(objective, chosen, analytic, f0, noise, options, layers)
         else:
-            checked = [
-                _check_entries(
-                    objective,
-                    name,
-                    indices,
-                    analytic[name],
-                    f0,
-                    noise,
-                    options,
-                    layers.get(name),
-                    note,
-                )
-                for name, indices, note in chosen
-            ]
+            checked = [check_entries(name, indices, note) for name, indices, note in chosen]
         results = [entry.result for entry in checked]
     else:
         joint, noise = _directions_probe(
@@ -676,14 +669,14 @@ def run_check(
         )
         k = options.directions
         if not np.any(joint.status == Status.FAIL):
-            note = f"judged jointly by {k} random direction(s)"
+            note = f"judged jointly by {k} direction(s)"
             results = [
                 _joint_result(n, objective.values[n].shape, joint, layers.get(n), note)
                 for n in objective.names
             ]
         else:
             notes.append(
-                f"{int(np.count_nonzero(joint.status == Status.FAIL))} of {k} random "
+                f"{int(np.count_nonzero(joint.status == Status.FAIL))} of {k} "
                 "direction(s) over all parameters fail; localised per tensor"
             )
             for name in objective.names:
@@ -691,17 +684,7 @@ def run_check(
                 if np.any(alone.status == Status.FAIL):
                     indices = _sample(objective.values[name].size, options.samples, rng)
                     note = f"its directions fail; {indices.shape[0]} seeded entries checked"
-                    entry = _check_entries(
-                        objective,
-                        name,
-                        indices,
-                        analytic[name],
-                        f0,
-                        noise,
-                        options,
-                        layers.get(name),
-                        note,
-                    )
+                    entry = check_entries(name, indices, note)
                     if entry.result.verdict != "fail":
                         entry = attrs.evolve(
                             entry, result=attrs.evolve(entry.result, verdict="fail")
@@ -709,7 +692,7 @@ def run_check(
                     checked.append(entry)
                     results.append(entry.result)
                 else:
-                    note = f"judged by {k} random direction(s) within this tensor"
+                    note = f"judged by {k} direction(s) within this tensor"
                     results.append(
                         _joint_result(
                             name, objective.values[name].shape, alone, layers.get(name), note
