@@ -596,3 +596,41 @@ class TestReportFields:
 
     def test_every_reason_is_documented(self) -> None:
         assert {"kink", "noisy", "unresolved", "non-finite", "no entries"} <= set(REASONS)
+
+
+class TestRandomNetsWithSmallBugs:
+    """Random ReLU/tanh nets, inputs of scale 0.1-100: wherever the correct net passes (the
+    loss resolves its gradient), a 1e-6 relative bug in one tensor fails on that tensor only;
+    the correct net never fails."""
+
+    def test_a_hundred_and_fifty_nets(self) -> None:
+        rng = np.random.default_rng(42)
+        caught = 0
+        for _ in range(150):
+            depth = int(rng.integers(1, 4))
+            widths = [int(rng.integers(1, 12)) for _ in range(depth + 1)] + [1]
+            activation = [ReLU, lk.layers.Tanh][int(rng.integers(0, 2))]
+            layers: list[lk.layers.Layer] = []
+            for fan_in, fan_out in itertools.pairwise(widths):
+                layers += [Linear(fan_in, fan_out, seed=int(rng.integers(0, 10**6))), activation()]
+            layers[-1] = Sigmoid()
+            x = rng.standard_normal((int(rng.integers(1, 16)), widths[0])) * 10 ** rng.uniform(
+                -1, 2
+            )
+            y = (rng.random((x.shape[0], 1)) > 0.5).astype(float)
+            linears = [i for i, layer in enumerate(layers) if isinstance(layer, Linear)]
+            position = linears[int(rng.integers(0, len(linears)))]
+            key = ["W", "b"][int(rng.integers(0, 2))]
+            name = f"{key}{linears.index(position) + 1}"
+            correct = check_model(lk.Sequential(layers, loss=BCELoss()), x, y, localise=False)
+            never_fails(correct)
+            base = layers[position]
+            assert isinstance(base, Linear)
+            layers[position] = BuggyLinear(base, scale={key: 1 + RESOLVED_BUG})
+            buggy = check_model(lk.Sequential(layers, loss=BCELoss()), x, y, localise=False)
+            assert buggy.failed in ((), (name,)), str(buggy)
+            assert buggy[name].verdict != "pass", str(buggy)
+            if correct.verdict == "pass":
+                assert buggy.failed == (name,), str(buggy)
+                caught += 1
+        assert caught >= 100
