@@ -52,7 +52,7 @@ from layerkit.errors import (
     describe_array,
 )
 from layerkit.gradcheck.api import check_function, check_model
-from layerkit.gradcheck.engine import CheckKwargs
+from layerkit.gradcheck.options import CheckKwargs
 from layerkit.gradcheck.report import GradCheckReport
 from layerkit.layers.activations import ReLU
 from layerkit.layers.activations import sigmoid as _stable_sigmoid

@@ -11,13 +11,7 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike, Float64Array
 from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import ConfigError
-from layerkit.gradcheck.engine import (
-    CheckKwargs,
-    CheckOptions,
-    checker_rng,
-    make_options,
-    run_check,
-)
+from layerkit.gradcheck.engine import run_check
 from layerkit.gradcheck.objective import (
     ChainObjective,
     FunctionObjective,
@@ -25,6 +19,7 @@ from layerkit.gradcheck.objective import (
     ProjectionHead,
     TensorRef,
 )
+from layerkit.gradcheck.options import CheckKwargs, CheckOptions, checker_rng, make_options
 from layerkit.gradcheck.report import GradCheckReport, LayerReport, LayersReport, combine
 from layerkit.layers.base import Cache, Layer
 from layerkit.sequential import Sequential

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Literal, TypedDict, Unpack
+from collections.abc import Mapping
 
 import attrs
 import numpy as np
 
 from layerkit._typing import Float64Array, IntArray
-from layerkit.errors import ConfigError, NonFiniteError
-from layerkit.gradcheck import noise as loss_noise
+from layerkit.errors import ConfigError
+from layerkit.gradcheck.directions import check_noise, directions_probe, nan_where_nonfinite
 from layerkit.gradcheck.numeric import (
-    DEFAULT_STEP,
     REASONS,
     Evaluate,
     Noise,
     ProbeResult,
     Status,
-    Tolerance,
+    gradient_scale,
     probe,
 )
 from layerkit.gradcheck.objective import Objective
+from layerkit.gradcheck.options import CheckOptions, checker_rng
 from layerkit.gradcheck.report import (
     EntryResult,
     GradCheckReport,
@@ -29,135 +28,6 @@ from layerkit.gradcheck.report import (
     Verdict,
     combine,
 )
-
-Mode = Literal["exact", "sampled", "fast"]
-MODES: tuple[str, ...] = ("exact", "sampled", "fast")
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
-        msg = f"gradient check: '{name}' must be a positive integer (got {value!r})."
-        raise ConfigError(msg)
-    return int(value)
-
-
-def _nonnegative(
-    value: object, name: str, *, positive: bool = False, upper: float = np.inf
-) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if not ok or not np.isfinite(float(value)) or float(value) < 0 or float(value) > upper:  # type: ignore[arg-type]
-        msg = f"gradient check: '{name}' must be a finite number >= 0 (got {value!r})."
-        raise ConfigError(msg)
-    if positive and float(value) == 0:  # type: ignore[arg-type]
-        msg = f"gradient check: '{name}' must be > 0 (got {value!r})."
-        raise ConfigError(msg)
-    return float(value)  # type: ignore[arg-type]
-
-
-@attrs.frozen
-class CheckOptions:
-    """Options shared by every check (validated at construction).
-
-    **Fields:** ``mode`` ``exact`` (every entry), ``sampled`` (``samples`` seeded entries from
-    every tensor) or ``fast`` (``directions`` directions over all parameters, the first
-    balanced per tensor, the others seeded random, localised per tensor on failure); ``seed`` for every random choice (the global RNG is never
-    used); ``rtol``/``atol`` the tolerance ``atol + rtol * max(|g|, |n|)`` added to the numeric
-    error estimate times ``safety``; ``step`` the relative step (default ``eps**(1/3)``);
-    ``worst`` how many worst entries each tensor reports.
-    """
-
-    mode: str = "exact"
-    samples: int = 10
-    directions: int = 2
-    seed: int = 0
-    rtol: float = 1e-7
-    atol: float = 0.0
-    step: float = DEFAULT_STEP
-    safety: float = 3.0
-    worst: int = 5
-
-    def __attrs_post_init__(self) -> None:
-        if self.mode not in MODES:
-            msg = f"gradient check: 'mode' must be one of {list(MODES)} (got {self.mode!r})."
-            raise ConfigError(msg)
-        _positive_int(self.samples, "samples")
-        _positive_int(self.directions, "directions")
-        _positive_int(self.worst, "worst")
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, int | np.integer)
-            or self.seed < 0
-        ):
-            msg = f"gradient check: 'seed' must be a non-negative integer (got {self.seed!r})."
-            raise ConfigError(msg)
-        _nonnegative(self.rtol, "rtol", upper=1.0)
-        _nonnegative(self.atol, "atol")
-        _nonnegative(self.step, "step", positive=True, upper=0.1)
-        _nonnegative(self.safety, "safety", positive=True)
-
-    @property
-    def tolerance(self) -> Tolerance:
-        """The numeric tolerance these options describe."""
-        return Tolerance(rtol=self.rtol, atol=self.atol, safety=self.safety, step=self.step)
-
-
-class CheckKwargs(TypedDict, total=False):
-    """The keyword options every check takes (see :class:`CheckOptions`)."""
-
-    mode: str
-    samples: int
-    directions: int
-    seed: int
-    rtol: float
-    atol: float
-    step: float | None
-    safety: float
-    worst: int
-
-
-def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
-    """:class:`CheckOptions` from a check's keyword options (``step=None``: the default);
-    an unknown option raises :class:`ConfigError` listing the known ones."""
-    known = CheckKwargs.__annotations__
-    unknown = [name for name in options if name not in known]
-    if unknown:
-        msg = f"gradient check: unknown option(s) {unknown}; the options are {list(known)}."
-        raise ConfigError(msg)
-    values = dict(options)
-    if values.get("step") is None:
-        values.pop("step", None)
-    return CheckOptions(**values)  # type: ignore[arg-type]
-
-
-SALT = 0x6C6B_6772_6164
-"""Mixed into every seed the checker draws from (projections, directions, samples), so that
-``seed=0`` never reproduces data the user drew from ``default_rng(0)``."""
-
-
-def checker_rng(seed: int, stream: int = 0) -> np.random.Generator:
-    """The checker's own random ``stream`` for ``seed``, salted away from the user's."""
-    return np.random.default_rng([SALT, seed, stream])
-
-
-def _nan_where_nonfinite(losses: Evaluate) -> Evaluate:
-    """``losses``, except that a perturbation whose forward overflows (a layer refuses the
-    NaN/Inf activation it is handed) gets a NaN loss, judged non-finite, instead of aborting
-    the check; the other perturbations of the batch are evaluated one by one."""
-
-    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        try:
-            return losses(ids, offsets)
-        except NonFiniteError:
-            if ids.shape[0] == 1:
-                return np.array([np.nan]), np.array([np.inf])
-            parts = [evaluate(ids[k : k + 1], offsets[k : k + 1]) for k in range(ids.shape[0])]
-            return (
-                np.concatenate([p[0] for p in parts]),
-                np.concatenate([p[1] for p in parts]),
-            )
-
-    return evaluate
-
 
 _VERDICT: dict[int, Verdict] = {
     Status.PASS: "pass",
@@ -283,7 +153,7 @@ def _check_entries(
     base = values.reshape(-1)[indices]
     slopes = analytic.reshape(-1)[indices]
 
-    @_nan_where_nonfinite
+    @nan_where_nonfinite
     def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         return objective.coordinate_losses(name, indices[ids], offsets)
 
@@ -292,12 +162,6 @@ def _check_entries(
     return _tensor_result(
         name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
     )
-
-
-def gradient_scale(analytic: Float64Array) -> float:
-    """A tensor's gradient scale: its largest finite analytic slope in magnitude (0 if none)."""
-    finite = np.abs(analytic[np.isfinite(analytic)])
-    return float(np.max(finite, initial=0.0))
 
 
 def _probe_entries(
@@ -351,7 +215,7 @@ def _check_all_entries(
         [np.full(indices.shape[0], gradient_scale(analytic[name])) for name, indices, _ in chosen]
     )
 
-    @_nan_where_nonfinite
+    @nan_where_nonfinite
     def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         return objective.entry_losses(tensor_ids[ids], flat[ids], offsets)
 
@@ -394,155 +258,6 @@ def _difference(checked: list[_Checked]) -> float:
     return numerator / denominator
 
 
-_SIGNS = np.array([-1.0, 1.0])
-
-
-def _random_direction(
-    objective: Objective, names: tuple[str, ...], rng: np.random.Generator
-) -> dict[str, Float64Array]:
-    """Random signs times ``max(1, |theta|)`` over the tensors ``names``, zero elsewhere."""
-    direction: dict[str, Float64Array] = {}
-    for name in objective.names:
-        values = objective.values[name]
-        if name in names:
-            signs = np.asarray(_SIGNS[rng.integers(0, 2, size=values.shape)])
-            direction[name] = np.multiply(signs, np.maximum(np.abs(values), 1.0), out=signs)
-        else:
-            direction[name] = np.zeros_like(values)
-    return direction
-
-
-def _balanced_direction(
-    objective: Objective, names: tuple[str, ...], analytic: Mapping[str, Float64Array]
-) -> dict[str, Float64Array]:
-    """``sign(g_i) / sum_T |g|`` on each tensor ``T`` of ``names``: every tensor adds exactly
-    1 to the analytic slope, with no cancellation, so a relative error ``e`` in any one
-    tensor's gradient moves the slope by ``e`` out of ``len(names)``, however small or large
-    that tensor is (with random signs a big tensor would drown a small one's bug)."""
-    direction: dict[str, Float64Array] = {}
-    for name in objective.names:
-        g = np.nan_to_num(analytic[name], nan=0.0, posinf=0.0, neginf=0.0)
-        total = float(np.sum(np.abs(g)))
-        if name in names and total > 0 and np.isfinite(total):
-            direction[name] = np.sign(g) / total
-        else:
-            direction[name] = np.zeros_like(objective.values[name])
-    return direction
-
-
-def _slope_along(
-    analytic: Mapping[str, Float64Array], direction: Mapping[str, Float64Array]
-) -> float:
-    """The analytic directional derivative ``sum(g * d)``."""
-    return sum(float(np.sum(analytic[n] * direction[n])) for n in direction if np.any(direction[n]))
-
-
-MIN_SPACING = 1e-10
-"""Smallest relative spacing of a noise line or first directional step."""
-
-
-def _spacing(slope: float, sigma: float, options: CheckOptions) -> float:
-    """A first step along a direction of analytic slope ``slope``: the loss must move by many
-    times its noise ``sigma`` for the slope to be resolved at ``rtol``, and no more, so that
-    the step stays small (inside kinks, away from curvature)."""
-    resolution = options.rtol * abs(slope) + options.atol
-    if not resolution > 0 or not np.isfinite(resolution):
-        return options.step
-    wanted = 4 * options.safety * sigma / resolution
-    if not np.isfinite(wanted) or wanted <= 0:
-        return options.step
-    return float(np.clip(wanted, MIN_SPACING, options.step))
-
-
-def measure_noise(
-    objective: Objective,
-    along: Callable[[Float64Array], tuple[Float64Array, Float64Array]],
-    f0: float,
-    spacing: float,
-    *,
-    points: int,
-) -> tuple[Noise, float]:
-    """The loss's noise from ``along(offsets) -> (losses, margins)`` on one line, first at
-    ``spacing``; and the spacing finally used."""
-    floor = objective.loss_eps * abs(f0)
-    used = [spacing]
-
-    def traced(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        used.append(float(np.min(np.abs(offsets))))
-        return along(offsets)
-
-    sigma, how = loss_noise.measure(traced, f0, spacing, floor, points=points)
-    relative = sigma / abs(f0) if f0 != 0 and np.isfinite(f0) else 0.0
-    return Noise(sigma=sigma, relative=relative, source=how), used[-1]
-
-
-def _directions_evaluate(
-    objective: Objective, directions: list[dict[str, Float64Array]]
-) -> Evaluate:
-    """Losses along ``directions``, each ``(direction, offset)`` evaluated once (memoised:
-    the noise line and the probe share their points)."""
-    memo: dict[tuple[int, float], tuple[float, float]] = {}
-
-    @_nan_where_nonfinite
-    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        keys = [(int(i), float(t)) for i, t in zip(ids, offsets, strict=True)]
-        for key in dict.fromkeys(k for k in keys if k not in memo):
-            loss, margin = objective.direction_losses(directions[key[0]], np.array([key[1]]))
-            memo[key] = (float(loss[0]), float(margin[0]))
-        return (
-            np.array([memo[k][0] for k in keys]),
-            np.array([memo[k][1] for k in keys]),
-        )
-
-    return evaluate
-
-
-def _directions_probe(
-    objective: Objective,
-    names: tuple[str, ...],
-    analytic: Mapping[str, Float64Array],
-    f0: float,
-    noise: Noise | None,
-    options: CheckOptions,
-    rng: np.random.Generator,
-) -> tuple[ProbeResult, Noise]:
-    """Probe ``options.directions`` directions over the tensors ``names``: the first
-    balanced (see :func:`_balanced_direction`), the others random; without a ``noise``,
-    measure it first along the first direction (whose points the probe reuses)."""
-    directions = [_balanced_direction(objective, names, analytic)] + [
-        _random_direction(objective, names, rng) for _ in range(options.directions - 1)
-    ]
-    slopes = np.array([_slope_along(analytic, d) for d in directions])
-    evaluate = _directions_evaluate(objective, directions)
-    if noise is None and not np.isfinite(f0):
-        noise = Noise(sigma=float("nan"), source="not measured: the loss is not finite")
-    spacing0 = None
-    if noise is None:  # measured on direction 0's own stencil (+-w, +-2w): no extra cost
-        floor = objective.loss_eps * abs(f0)
-        noise, spacing0 = measure_noise(
-            objective,
-            lambda offsets: evaluate(np.zeros(offsets.shape[0], dtype=np.intp), offsets),
-            f0,
-            _spacing(slopes[0], floor, options),
-            points=2,
-        )
-    first = np.array([_spacing(slope, noise.sigma, options) for slope in slopes])
-    if spacing0 is not None:
-        first[0] = spacing0
-    probed = probe(
-        evaluate,
-        slopes,
-        np.zeros(options.directions),
-        np.ones(options.directions),
-        f0,
-        options.tolerance,
-        noise,
-        first=first,
-        grad_eps=objective.grad_eps,
-    )
-    return probed, noise
-
-
 def _joint_result(
     name: str, shape: tuple[int, ...], probed: ProbeResult, layer: str | None, note: str
 ) -> TensorResult:
@@ -567,38 +282,6 @@ def _joint_result(
         layer=layer,
         note=note,
     )
-
-
-def _noise_of(
-    objective: Objective,
-    analytic: Mapping[str, Float64Array],
-    f0: float,
-    options: CheckOptions,
-    rng: np.random.Generator,
-) -> Noise:
-    """The loss's noise, measured on one random line at the probes' own relative step (noise
-    from a quantized term shows only at the scale where steps are taken): through the inputs
-    where the objective can run the points as one stacked forward, else through every tensor
-    (a tensor whose slopes would move the loss faster than ``|f0|`` per unit step is scaled
-    down, so that no single tensor's curvature drowns the noise)."""
-    if not np.isfinite(f0):
-        return Noise(sigma=float("nan"), source="not measured: the loss is not finite")
-    line = objective.input_line(rng)
-    if line is not None:
-        evaluate = _nan_where_nonfinite(lambda _, offsets: line(offsets))
-    else:
-        direction = _random_direction(objective, objective.names, rng)
-        for name, part in direction.items():  # no tensor may move the loss much faster
-            speed = gradient_scale(analytic[name]) * float(np.max(np.abs(part), initial=0.0))
-            if speed > abs(f0) > 0:
-                part *= abs(f0) / speed
-        evaluate = _directions_evaluate(objective, [direction])
-
-    def along(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        return evaluate(np.zeros(offsets.shape[0], dtype=np.intp), offsets)
-
-    noise, _ = measure_noise(objective, along, f0, options.step, points=3)
-    return noise
 
 
 def _unresolved_note(checked: list[_Checked], noise: Noise, options: CheckOptions) -> str | None:
@@ -657,14 +340,14 @@ def run_check(
                 indices = _sample(size, options.samples, rng)
                 note = f"{indices.shape[0]} seeded entries"
             chosen.append((name, indices, note))
-        noise = _noise_of(objective, analytic, f0, options, rng)
+        noise = check_noise(objective, analytic, f0, options, rng)
         if objective.merges_tensors:
             checked = _check_all_entries(objective, chosen, analytic, f0, noise, options, layers)
         else:
             checked = [check_entries(name, indices, note) for name, indices, note in chosen]
         results = [entry.result for entry in checked]
     else:
-        joint, noise = _directions_probe(
+        joint, noise = directions_probe(
             objective, objective.names, analytic, f0, None, options, rng
         )
         k = options.directions
@@ -680,7 +363,7 @@ def run_check(
                 "direction(s) over all parameters fail; localised per tensor"
             )
             for name in objective.names:
-                alone, _ = _directions_probe(objective, (name,), analytic, f0, noise, options, rng)
+                alone, _ = directions_probe(objective, (name,), analytic, f0, noise, options, rng)
                 if np.any(alone.status == Status.FAIL):
                     indices = _sample(objective.values[name].size, options.samples, rng)
                     note = f"its directions fail; {indices.shape[0]} seeded entries checked"

@@ -606,3 +606,9 @@ def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
         state.status[ids[imprecise]] = Status.NOISY
         keep = ~imprecise
         ids, drift_before = ids[keep], np.where(np.isfinite(drift), drift, np.inf)[keep]
+
+
+def gradient_scale(analytic: Float64Array) -> float:
+    """A tensor's gradient scale: its largest finite analytic slope in magnitude (0 if none)."""
+    finite = np.abs(analytic[np.isfinite(analytic)])
+    return float(np.max(finite, initial=0.0))
