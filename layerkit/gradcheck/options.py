@@ -24,14 +24,17 @@ def _positive_int(value: object, name: str) -> int:
 def _nonnegative(
     value: object, name: str, *, positive: bool = False, upper: float = np.inf
 ) -> float:
-    ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
-    if not ok or not np.isfinite(float(value)) or float(value) < 0 or float(value) > upper:  # type: ignore[arg-type]
-        msg = f"gradient check: '{name}' must be a finite number >= 0 (got {value!r})."
+    """``value`` as a float in ``[0, upper]`` (``(0, upper]`` if ``positive``); the error names
+    the real range."""
+    low = "(0" if positive else "[0"
+    high = f"{upper:g}]" if np.isfinite(upper) else "inf)"
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    number = float(value) if ok else float("nan")  # type: ignore[arg-type]
+    inside = np.isfinite(number) and number <= upper and (number > 0 if positive else number >= 0)
+    if not inside:
+        msg = f"gradient check: '{name}' must be a finite number in {low}, {high} (got {value!r})."
         raise ConfigError(msg)
-    if positive and float(value) == 0:  # type: ignore[arg-type]
-        msg = f"gradient check: '{name}' must be > 0 (got {value!r})."
-        raise ConfigError(msg)
-    return float(value)  # type: ignore[arg-type]
+    return number
 
 
 @attrs.frozen
@@ -40,9 +43,10 @@ class CheckOptions:
 
     **Fields:** ``mode`` ``exact`` (every entry), ``sampled`` (``samples`` seeded entries from
     every tensor) or ``fast`` (``directions`` directions over all parameters, the first
-    balanced per tensor, the others seeded random, localised per tensor on failure); ``seed`` for every random choice (the global RNG is never
-    used); ``rtol``/``atol`` the tolerance ``atol + rtol * max(|g|, |n|)`` added to the numeric
-    error estimate times ``safety``; ``step`` the relative step (default ``eps**(1/3)``);
+    balanced per tensor, the others seeded random, localised per tensor on failure); ``seed``
+    for every random choice (salted; the global RNG is never used); ``rtol``/``atol`` the
+    tolerance ``atol + rtol * max(|g|, |n|)``, which the numeric error bound times ``safety``
+    must fit in for a pass; ``step`` the first relative step (default ``eps**(1/3)``);
     ``worst`` how many worst entries each tensor reports.
     """
 
