@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 import layerkit as lk
 from layerkit import notebook
-from layerkit.layers.base import Cache
+from layerkit.layers.linear import LinearCache
 
 Params = Mapping[str, npt.NDArray[np.floating]]
 GradFn = Callable[[Params], Mapping[str, npt.NDArray[np.floating]]]
@@ -42,11 +42,11 @@ class SeedStyleLinear(lk.Linear):
         return f"SeedStyleLinear({self.in_features}->{self.out_features})"
 
     def backward(
-        self, cache: Cache, grad_out: npt.NDArray[np.floating]
+        self, cache: LinearCache, grad_out: npt.NDArray[np.floating]
     ) -> tuple[npt.NDArray[np.floating], dict[str, npt.NDArray[np.floating]]]:
-        dZ = self.check_cache(cache, grad_out)  # (m, out); the 1/m of the mean is already in it
-        W = cache.params["W"]
-        dW = self.dW_factor * (dZ.T @ cache.x)  # the seed's 1/m * dZ @ A_prev.T, batch-first
+        A_prev, W = cache  # what Linear's forward kept: its input (m, in) and W (out, in)
+        dZ = grad_out  # (m, out); the 1/m of the mean is already in it
+        dW = self.dW_factor * (dZ.T @ A_prev)  # the seed's 1/m * dZ @ A_prev.T, batch-first
         db = self.db_factor * dZ.sum(axis=0)
         dA_prev = dZ @ W
         return dA_prev, {"W": dW, "b": db}

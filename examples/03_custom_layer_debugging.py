@@ -10,26 +10,22 @@ when the failing tensors sit in *another* layer. Run:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import numpy.typing as npt
 
 import layerkit as lk
 from layerkit.layers.activations import sigmoid
-from layerkit.layers.base import Cache
 
 Array = npt.NDArray[np.floating]
+SwishCache = tuple[Array, Array]
 
 
 class Swish(lk.Layer):
     """``y = x * sigmoid(beta * x)``, elementwise, ``beta`` of shape ``(features,)``.
 
-    The layer contract: ``forward(x, params, noise) -> (y, cache)`` is pure (everything
-    backward needs goes into the cache), ``backward(cache, grad_y) -> (grad_x, grads)``.
+    The layer contract: ``params()``, ``forward(x) -> (y, cache)`` (the cache is anything
+    backward needs) and ``backward(cache, grad_y) -> (grad_x, grads)``.
     """
-
-    samplewise = True  # row i of y depends on row i of x only: lets the checker batch its work
 
     def __init__(self, features: int) -> None:
         self.in_features = features
@@ -43,20 +39,15 @@ class Swish(lk.Layer):
     def params(self) -> dict[str, Array]:
         return {"beta": self.beta}
 
-    def forward(
-        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
-    ) -> tuple[Array, Cache]:
-        x = self.check_input(x)
-        beta = np.array(self.resolve_params(params)["beta"])  # a copy: the cache keeps this one
-        y = x * sigmoid(beta * x)
-        return y, Cache(owner=self, x=x, y=y, params={"beta": beta})
+    def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, SwishCache]:
+        beta = self.beta  # kept in the cache: parameters are rebound, never written in place
+        return x * sigmoid(beta * x), (x, beta)
 
-    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
-        grad = self.check_cache(cache, grad_out)
-        x, beta = cache.x, cache.params["beta"]
+    def backward(self, cache: SwishCache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+        x, beta = cache
         s = sigmoid(beta * x)
         dy_dbeta = x * x * s * (1 - s)
-        return grad * self.dy_dx(x, beta, s), {"beta": (grad * dy_dbeta).sum(axis=0)}
+        return grad_out * self.dy_dx(x, beta, s), {"beta": (grad_out * dy_dbeta).sum(axis=0)}
 
     def dy_dx(self, x: Array, beta: Array, s: Array) -> Array:
         """``dy/dx`` elementwise, given ``s = sigmoid(beta * x)``."""

@@ -31,8 +31,7 @@ from layerkit._typing import Array
 from layerkit.errors import ConfigError, LayerkitError
 from layerkit.gradcheck import MODES, check_layers, check_model
 from layerkit.gradcheck.report import GradCheckReport, LayersReport, Verdict
-from layerkit.layers.base import Cache
-from layerkit.layers.linear import Linear
+from layerkit.layers.linear import Linear, LinearCache
 from layerkit.models import fraud_net_seed_case, mlp
 from layerkit.sequential import Sequential
 from layerkit.sweep import DEFAULT_STEP, SweepResult, default_steps, step_sweep
@@ -103,7 +102,7 @@ class ScaledGradLinear(Linear):
         self.b = base.b.copy()
         self.scale = dict(scale)
 
-    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(self, cache: LinearCache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
         grad_x, grads = super().backward(cache, grad_out)
         return grad_x, {name: g * self.scale.get(name, 1.0) for name, g in grads.items()}
 

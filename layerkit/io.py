@@ -32,7 +32,7 @@ from layerkit._typing import Array
 from layerkit._validate import nonfinite_summary
 from layerkit.errors import ConfigError, LayerkitError, NonFiniteError, ParamFileError
 from layerkit.layers.base import Layer
-from layerkit.params import assign_arrays, check_writable
+from layerkit.params import check_writable
 from layerkit.sequential import Sequential
 
 META_KEY = "__layerkit__"
@@ -429,7 +429,7 @@ def load_params(model: Sequential | Layer, path: PathLike) -> None:
     same tensor names and shapes, and dtypes that convert to the model's without loss. The file
     is untrusted: only the members the model needs are read, each ``.npy`` header is checked
     against the model before its data, no more than the model's size is decompressed, pickles
-    and NaN/Inf are refused. The values are copied into the model's own arrays only after
+    and NaN/Inf are refused. The model is rebound to new arrays holding the values only after
     everything was read and checked: on any error the model is left untouched.
 
     Args:
@@ -457,4 +457,4 @@ def load_params(model: Sequential | Layer, path: PathLike) -> None:
         raise ParamFileError(f"{where}: it is {kind}.")
     with os.fdopen(descriptor, "rb") as stream:
         arrays = _read(model, label, stream)
-    assign_arrays(model.params(), arrays, owner="load_params")
+    model.set_params(arrays)  # rebinds: a cache holding the old arrays stays valid

@@ -351,13 +351,9 @@ def _forward(X: ArrayLike, parameters: Mapping[str, ArrayLike], where: str) -> N
     _, model_cache = model.forward(x_columns.T)
     entries: list[Array] = []
     # Layers run Linear, ReLU, Linear, ReLU, Linear, Sigmoid: read Z, A, W, b per pair.
-    for linear, activation in zip(model_cache.caches[0::2], model_cache.caches[1::2], strict=True):
-        entries += [
-            linear.y.T,
-            activation.y.T,
-            linear.params["W"],
-            linear.params["b"].reshape(-1, 1),
-        ]
+    params = model.params()
+    for pair, (z, a) in enumerate(zip(model_cache.outputs[0::2], model_cache.outputs[1::2], strict=True)):
+        entries += [z.T, a.T, params[f"W{pair + 1}"], params[f"b{pair + 1}"].reshape(-1, 1)]
     return NotebookCache(entries, model=model, model_cache=model_cache)
 
 
@@ -443,7 +439,7 @@ def backward_propagation_n(
     resolved = _resolve_cache(X, cache, where)
     model, model_cache = resolved.model, resolved.model_cache
     assert model is not None and model_cache is not None  # set by _forward
-    logits = model_cache.caches[len(model.body) - 1].y  # Z3, (m, 1)
+    logits = model_cache.outputs[len(model.body) - 1]  # Z3, (m, 1)
     m = logits.shape[0]
     labels = _check_Y(Y, m, where)
     # layerkit's backward: loss gradient from the logits, then each body layer's backward.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
+import copy as _copy
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import overload
+from typing import Any, overload
 
 import attrs
 import numpy as np
@@ -21,27 +21,25 @@ from layerkit._validate import (
     nonfinite_summary,
 )
 from layerkit.errors import CacheError, ConfigError, NonFiniteError, ShapeError, describe_array
-from layerkit.layers.base import Cache, Layer
+from layerkit.layers.base import Layer, run_layer
 from layerkit.losses import Loss, fused_loss
-from layerkit.params import ParamSpec, assign_arrays
+from layerkit.params import ParamSpec
 
 
 @attrs.frozen(eq=False)
 class SequentialCache:
-    """What :meth:`Sequential.forward` hands to :meth:`Sequential.backward`.
+    """What [`Sequential.forward`][layerkit.Sequential.forward] hands to its ``backward``.
 
-    **Fields:** ``owner`` the model; ``caches`` one per layer run; ``noise`` the masks used
-    (one entry per layer, None for deterministic layers).
+    **Fields:** ``owner`` the model; ``caches`` what each layer run returned (any objects);
+    ``inputs`` and ``outputs`` each layer's ``x`` ``(m, in)`` and ``y`` ``(m, out)``;
+    ``noise`` the masks used (one entry per layer, None for deterministic layers).
     """
 
     owner: Sequential
-    caches: tuple[Cache, ...]
+    caches: tuple[Any, ...]
+    inputs: tuple[Array, ...]
+    outputs: tuple[Array, ...]
     noise: tuple[Array | None, ...]
-
-    @property
-    def inputs(self) -> tuple[Array, ...]:
-        """The input each layer saw, in order (``inputs[0]`` is the model's ``x``)."""
-        return tuple(c.x for c in self.caches)
 
 
 @attrs.frozen
@@ -205,11 +203,30 @@ class Sequential:
         """All parameters as one flat vector (order of :attr:`param_spec`)."""
         return self.param_spec.flatten(self.params())
 
+    def set_params(self, arrays: Mapping[str, Array]) -> None:
+        """Rebind the parameters to ``arrays`` by model name (all of them; not copied)."""
+        self.param_spec.check_arrays(arrays, what="Sequential.set_params: 'arrays'")
+        for index, layer in enumerate(self.layers):
+            local = {ref.local: arrays[n] for n, ref in self._refs.items() if ref.index == index}
+            if local:
+                layer.set_params(local)
+
     def unflatten(self, vector: ArrayLike) -> None:
-        """Load all parameters from a flat vector (copied in; length checked, finite values
-        only; on any error nothing is written)."""
+        """Rebind all parameters to copies of a flat vector's pieces (length checked, finite
+        values only; each keeps its dtype; on any error nothing changes)."""
         new = self.param_spec.unflatten(vector, owner="Sequential", finite=True)
-        assign_arrays(self.params(), new, owner="Sequential.unflatten")
+        self.set_params({n: np.array(new[n], dtype=a.dtype) for n, a in self.params().items()})
+
+    def rebound(self, arrays: Mapping[str, ArrayLike]) -> Sequential:
+        """A copy of the model whose parameters are ``arrays`` (model names; real numbers)."""
+        self.param_spec.check_arrays(arrays, what="Sequential: 'params'")
+        real = {
+            n: as_float_array(arrays[n], name=n, allow_nonfinite=True, owner="Sequential")
+            for n in self._refs
+        }
+        model = Sequential([_copy.copy(layer) for layer in self.layers], loss=self.loss)
+        model.set_params(real)
+        return model
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Sequential:
         """A copy of the model with parameters of ``dtype`` (a floating dtype)."""
@@ -218,7 +235,7 @@ class Sequential:
 
     def copy(self) -> Sequential:
         """An independent deep copy (parameters copied)."""
-        return copy.deepcopy(self)
+        return _copy.deepcopy(self)
 
     @property
     def dtype(self) -> np.dtype[np.floating]:
@@ -240,15 +257,14 @@ class Sequential:
         noise: Sequence[Array | None] | None = None,
         rng: SeedLike = None,
         layers: Integer | None = None,
-        params: Mapping[str, Array] | None = None,
     ) -> tuple[Array, SequentialCache]:
         """Run ``x`` ``(m, in)`` through the layers.
 
-        **Arguments:** ``params`` replaces the model's parameters for this call (model names,
-        all of them; the checker evaluates private copies this way); ``noise``, masks for stochastic layers (one entry per layer, from an
+        **Arguments:** ``noise``, masks for stochastic layers (one entry per layer, from an
         earlier cache); ``rng``, a seed or generator to draw fresh masks (training); with
         neither, stochastic layers are the identity (evaluation). ``layers`` stops after that
-        many layers.
+        many layers. ``x`` is copied in and ``y`` out, so a caller may reuse either buffer
+        before ``backward``.
 
         **Returns:** ``(y, cache)`` with ``y`` of shape ``(m, out)``.
         """
@@ -271,22 +287,24 @@ class Sequential:
         generator = None
         if noise is None and rng is not None:
             generator = as_rng(rng, owner="Sequential.forward", name="rng")
-        if params is not None:
-            self.param_spec.check_arrays(params, what="Sequential.forward: 'params'")
-        else:
-            self._check_finite_params()
-        out = self.check_input(x)
-        caches: list[Cache] = []
+        self._check_finite_params()
+        out = np.array(self.check_input(x), copy=True)
+        caches: list[Any] = []
+        inputs: list[Array] = []
+        outputs: list[Array] = []
         used: list[Array | None] = []
         for index, layer in enumerate(self.layers[:stop]):
             mask = noise[index] if noise is not None else None
             if generator is not None and layer.stochastic:
                 mask = layer.sample_noise(out, generator)
-            out, cache = layer.forward(out, self._layer_params(index, params), mask)
+            inputs.append(out)
+            out, cache = run_layer(layer, out, mask)
             caches.append(cache)
+            outputs.append(out)
             used.append(mask)
         used.extend([None] * (len(self.layers) - stop))
-        return out, SequentialCache(owner=self, caches=tuple(caches), noise=tuple(used))
+        cache = SequentialCache(self, tuple(caches), tuple(inputs), tuple(outputs), tuple(used))
+        return np.array(out, copy=True), cache
 
     def _check_finite_params(self) -> None:
         """Refuse NaN/Inf in the model's own parameters, naming the tensor (not a later
@@ -301,32 +319,34 @@ class Sequential:
                 )
                 raise NonFiniteError(msg)
 
-    def _layer_params(
-        self, index: int, params: Mapping[str, Array] | None
-    ) -> dict[str, Array] | None:
-        """Layer ``index``'s slice of a model-named ``params`` mapping (None: its own)."""
-        if params is None:
-            return None
-        return {ref.local: params[name] for name, ref in self._refs.items() if ref.index == index}
-
     def backward(
         self, cache: SequentialCache, grad_out: ArrayLike
     ) -> tuple[Array, dict[str, Array]]:
-        """Back-propagate ``grad_out`` through the layers of ``cache``.
+        """Back-propagate ``grad_out`` (the output's shape) through the layers of ``cache``.
 
         **Returns:** ``(grad_x, grads)``, ``grads`` by model parameter name.
         """
         if not isinstance(cache, SequentialCache) or cache.owner is not self:
             msg = "Sequential.backward: the cache does not come from this model's forward."
             raise CacheError(msg)
-        grad = np.asarray(grad_out)
+        last = cache.outputs[-1]
+        grad = as_float_array(
+            grad_out, name="grad_out", allow_nonfinite=True, owner="Sequential.backward"
+        )
+        if grad.shape != last.shape:
+            msg = (
+                f"Sequential.backward: 'grad_out' must have the output's shape {last.shape}, "
+                f"got {grad.shape}."
+            )
+            raise ShapeError(msg)
+        grad = grad.astype(last.dtype, copy=False)
         local: dict[int, dict[str, Array]] = {}
         for index in reversed(range(len(cache.caches))):
-            layer, layer_cache = self.layers[index], cache.caches[index]
+            layer = self.layers[index]
             grad, local[index] = checked_backward(
-                layer.backward(layer_cache, grad),
+                layer.backward(cache.caches[index], grad),
                 label=functools.partial(self.layer_label, index),
-                x_shape=layer_cache.x.shape,
+                x_shape=cache.inputs[index].shape,
                 params=layer.params(),
             )
         named: dict[str, Array] = {}
@@ -396,13 +416,13 @@ class Sequential:
     ) -> tuple[float, dict[str, Array]]:
         """Mean loss on ``(x, y)`` and its gradient for every parameter (by model name).
 
-        ``noise``, ``rng`` and ``params`` as in :meth:`forward` (``params`` evaluates the model
-        at other parameter values without writing them into its layers).
+        ``noise`` and ``rng`` as in :meth:`forward`; ``params`` (model names, all of them)
+        evaluates a copy of the model holding those arrays, its own are left alone.
         """
         body_out, cache = self._body_forward(x, noise, rng, params)
         loss = self._require_loss()
         value, grad_out = loss.value_and_grad(body_out, y, owner=self._loss_owner)
-        _, grads = self.backward(cache, grad_out)
+        _, grads = cache.owner.backward(cache, grad_out)
         return value, grads
 
     def loss_value(
@@ -414,8 +434,9 @@ class Sequential:
         rng: SeedLike = None,
         params: Mapping[str, Array] | None = None,
     ) -> float:
-        """Mean loss on ``(x, y)``; ``noise``, ``rng`` and ``params`` as in :meth:`forward`
-        (with neither ``noise`` nor ``rng``, stochastic layers act as the identity)."""
+        """Mean loss on ``(x, y)``; ``noise``, ``rng`` and ``params`` as in
+        [`loss_and_grad`][layerkit.Sequential.loss_and_grad] (with neither ``noise`` nor
+        ``rng``, stochastic layers act as the identity)."""
         body_out, _ = self._body_forward(x, noise, rng, params)
         return self._require_loss().value(body_out, y, owner=self._loss_owner)
 
@@ -429,7 +450,8 @@ class Sequential:
         """Forward through the layers the loss reads. loss_value and loss_and_grad both hand
         the result to the loss's own checks (outputs, then targets), so they refuse alike."""
         self._require_loss()
-        return self.forward(x, noise=noise, rng=rng, layers=len(self.body), params=params)
+        model = self if params is None else self.rebound(params)
+        return model.forward(x, noise=noise, rng=rng, layers=len(self.body))
 
     def predict(self, x: ArrayLike) -> Array:
         """The model's output for ``x`` ``(m, in)`` in evaluation mode (no dropout)."""

@@ -6,7 +6,7 @@ GradientSpecError naming the layer by its model label, the key, and what was exp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ import pytest
 import layerkit as lk
 from layerkit._typing import Array
 from layerkit.errors import GradientSpecError
-from layerkit.layers import Cache, Layer, Linear, Sigmoid
+from layerkit.layers import Layer, Linear, Sigmoid
 
 Mangle = Callable[[Array, dict[str, Array]], object]
 
@@ -22,8 +22,6 @@ Mangle = Callable[[Array, dict[str, Array]], object]
 class Scale(Layer):
     """``y = x * g + h`` per feature; ``mangle`` turns the correct (grad_x, grads) into what
     backward returns (identity: a correct layer)."""
-
-    samplewise = True
 
     def __init__(self, features: int, mangle: Mangle | None = None) -> None:
         self.in_features = self.out_features = features
@@ -37,19 +35,15 @@ class Scale(Layer):
     def params(self) -> dict[str, Array]:
         return {"g": self.g, "h": self.h}
 
-    def forward(
-        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
-    ) -> tuple[Array, Cache]:
-        x = self.check_input(x)
-        p = self.resolve_params(params)
-        used = {"g": p["g"].copy(), "h": p["h"].copy()}
-        y = x * used["g"] + used["h"]
-        return y, Cache(owner=self, x=x, y=y, params=used)
+    def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, tuple[Array, Array]]:
+        return x * self.g + self.h, (x, self.g)
 
-    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
-        grad = self.check_cache(cache, grad_out)
-        grad_x = grad * cache.params["g"]
-        grads = {"g": (grad * cache.x).sum(axis=0), "h": grad.sum(axis=0)}
+    def backward(
+        self, cache: tuple[Array, Array], grad_out: Array
+    ) -> tuple[Array, dict[str, Array]]:
+        x, g = cache
+        grad_x = grad_out * g
+        grads = {"g": (grad_out * x).sum(axis=0), "h": grad_out.sum(axis=0)}
         if self.mangle is None:
             return grad_x, grads
         return self.mangle(grad_x, grads)  # type: ignore[return-value]

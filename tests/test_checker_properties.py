@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import Any, Literal, cast
 
 import attrs
 import numpy as np
@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import layerkit as lk
-from layerkit._typing import Array, Float64Array, IntArray
+from layerkit._typing import Array, Float64Array
 from layerkit.gradcheck import GradCheckReport, check_function, check_model
-from layerkit.layers import Cache, Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
+from layerkit.layers import Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
+from layerkit.layers.base import run_layer
 from layerkit.layers.linear import InitScheme
 from layerkit.losses import BCELoss
 
@@ -145,9 +146,9 @@ class TestCorrectNetsNeverFail:
 class GradientBug(Layer):
     """A wrapper around a real layer whose backward plants a bug in one parameter gradient.
 
-    Forward, parameters, noise and the checker's fast path are the wrapped layer's, and so are
-    its ``samplewise`` and ``stochastic`` flags. ``planted`` records, for the first backward
-    (the model check's analytic gradient), the largest change the bug made to an entry.
+    Forward, parameters and noise are the wrapped layer's. ``planted`` records, for the first
+    backward (the model check's analytic gradient), the largest change the bug made to an
+    entry; the record is shared with the copies the checker makes (``rebound``).
     """
 
     def __init__(
@@ -158,10 +159,22 @@ class GradientBug(Layer):
         self.kind = kind
         self.entry = entry
         self.value = value
-        self.samplewise = inner.samplewise
-        self.stochastic = inner.stochastic
-        self.planted: float | None = None
-        self.flipped: tuple[int, ...] | None = None
+        self.record: dict[str, Any] = {"planted": None, "flipped": None}
+
+    @property
+    def planted(self) -> float | None:
+        return cast("float | None", self.record["planted"])
+
+    @property
+    def flipped(self) -> tuple[int, ...] | None:
+        return cast("tuple[int, ...] | None", self.record["flipped"])
+
+    @property
+    def stochastic(self) -> bool:
+        return self.inner.stochastic
+
+    def set_params(self, arrays: Mapping[str, Array]) -> None:
+        self.inner = self.inner.rebound(arrays)
 
     @property
     def in_features(self) -> int | None:  # type: ignore[override]
@@ -178,17 +191,15 @@ class GradientBug(Layer):
     def params(self) -> dict[str, Array]:
         return self.inner.params()
 
-    def forward(
-        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
-    ) -> tuple[Array, Cache]:
-        return self.inner.forward(x, params, noise)
+    def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, Any]:
+        return run_layer(self.inner, x, noise)
 
-    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(self, cache: Any, grad_out: Array) -> tuple[Array, dict[str, Array]]:
         grad_x, grads = self.inner.backward(cache, grad_out)
         true = grads[self.tensor]
-        bugged = self.plant(true, int(cache.x.shape[0]))
+        bugged = self.plant(true, int(grad_out.shape[0]))
         if self.planted is None:
-            self.planted = float(np.max(np.abs(bugged - true), initial=0.0))
+            self.record["planted"] = float(np.max(np.abs(bugged - true), initial=0.0))
         return grad_x, {**grads, self.tensor: bugged}
 
     def plant(self, grad: Array, m: int) -> Array:
@@ -205,17 +216,12 @@ class GradientBug(Layer):
             return bugged
         index = np.unravel_index(int(np.argmax(np.abs(grad))), grad.shape)
         if self.flipped is None:
-            self.flipped = tuple(int(i) for i in index)
+            self.record["flipped"] = tuple(int(i) for i in index)
         bugged[index] = -bugged[index]
         return bugged
 
     def sample_noise(self, x: Array, rng: np.random.Generator) -> Array | None:
         return self.inner.sample_noise(x, rng)
-
-    def perturbed_outputs(
-        self, cache: Cache, param: str, flat_indices: IntArray, deltas: Array
-    ) -> Array | None:
-        return self.inner.perturbed_outputs(cache, param, flat_indices, deltas)
 
     def output_width(self, in_width: int) -> int:
         return self.inner.output_width(in_width)

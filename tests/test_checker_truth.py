@@ -23,7 +23,8 @@ from layerkit import check_function, check_layer, check_model
 from layerkit._typing import Array, Float64Array
 from layerkit.errors import LossValueError, UserCodeError
 from layerkit.gradcheck.report import REASONS, GradCheckReport
-from layerkit.layers import Cache, Linear, ReLU, Sigmoid
+from layerkit.layers import Linear, ReLU, Sigmoid
+from layerkit.layers.linear import LinearCache
 from layerkit.losses import BCELoss, MSELoss, SoftmaxCrossEntropyLoss
 
 Loss = Callable[[dict[str, Float64Array]], object]
@@ -488,7 +489,9 @@ class TestSeedAndSpecificCases:
         """The projection is salted: it never equals x drawn from default_rng(0)."""
 
         class TransposedLinear(Linear):
-            def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+            def backward(
+                self, cache: LinearCache, grad_out: Array
+            ) -> tuple[Array, dict[str, Array]]:
                 grad_x, grads = super().backward(cache, grad_out)
                 return grad_x, {**grads, "W": grads["W"].T.copy()}
 

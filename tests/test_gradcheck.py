@@ -16,7 +16,8 @@ from layerkit._typing import Array, Float64Array
 from layerkit.errors import ConfigError, NondeterministicError, UserCodeError
 from layerkit.gradcheck import check_function, check_layer, check_layers, check_model
 from layerkit.gradcheck.numeric import DEFAULT_STEP
-from layerkit.layers import Cache, Dropout, Linear, ReLU, Sigmoid, Tanh
+from layerkit.layers import Dropout, Linear, ReLU, Sigmoid, Tanh
+from layerkit.layers.linear import LinearCache
 from layerkit.losses import BCELoss
 from layerkit.testing import assert_gradients_ok
 
@@ -38,7 +39,7 @@ class BuggyLinear(Linear):
         self.scale = dict(scale or {})
         self.poke = poke
 
-    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(self, cache: LinearCache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
         grad_x, grads = super().backward(cache, grad_out)
         grads = {name: g * self.scale.get(name, 1.0) for name, g in grads.items()}
         if self.poke is not None:
@@ -445,7 +446,9 @@ class TestGuards:
         """A backward that squares grad_out fails the layer check with a note."""
 
         class SquaringTanh(Tanh):
-            def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+            def backward(
+                self, cache: tuple[Array, Array], grad_out: Array
+            ) -> tuple[Array, dict[str, Array]]:
                 grad, _ = super().backward(cache, grad_out)
                 return grad * np.abs(grad_out), {}
 

@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from layerkit.errors import (
-    CacheError,
     ConfigError,
     DTypeError,
     LayerkitError,
@@ -50,30 +49,30 @@ class TestLinearForward:
         np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
         assert y.shape == (6, 3)
 
-    def test_params_argument_overrides_own_arrays(self, rng: np.random.Generator) -> None:
-        """forward(x, params=...) uses the given arrays and leaves the layer's own alone."""
+    def test_rebound_copy_uses_the_given_arrays(self, rng: np.random.Generator) -> None:
+        """rebound(params) is a copy computing with the given arrays; the layer keeps its own."""
         layer, W, b = random_linear(rng, 3, 2)
         other_W = rng.standard_normal((2, 3))
         other_b = rng.standard_normal(2)
         x = rng.standard_normal((5, 3))
-        y, _ = layer.forward(x, params={"W": other_W, "b": other_b})
+        y, _ = layer.rebound({"W": other_W, "b": other_b}).forward(x)
         np.testing.assert_allclose(
             y, np.einsum("ik,ok->io", x, other_W) + other_b, rtol=1e-12, atol=1e-12
         )
         np.testing.assert_array_equal(layer.W, W)
         np.testing.assert_array_equal(layer.b, b)
 
-    def test_params_with_wrong_keys_refused(self, rng: np.random.Generator) -> None:
-        """params must name exactly W and b."""
+    def test_set_params_with_wrong_keys_refused(self, rng: np.random.Generator) -> None:
+        """set_params must get exactly W and b."""
         layer, W, _ = random_linear(rng, 3, 2)
-        with pytest.raises(ShapeError, match=r"Linear\(3->2\).*'params'.*\['W', 'b'\]"):
-            layer.forward(np.zeros((1, 3)), params={"W": W})
+        with pytest.raises(ShapeError, match=r"Linear\(3->2\).*\['W', 'b'\]"):
+            layer.set_params({"W": W})
 
-    def test_params_with_wrong_shape_refused(self, rng: np.random.Generator) -> None:
-        """A replacement W of another shape is refused with a layerkit error naming both shapes."""
+    def test_set_params_with_wrong_shape_refused(self, rng: np.random.Generator) -> None:
+        """A W of another shape is refused with a layerkit error naming both shapes."""
         layer, _, b = random_linear(rng, 3, 2)
         with pytest.raises(ShapeError) as info:
-            layer.forward(np.zeros((1, 3)), params={"W": np.zeros((3, 3)), "b": b})
+            layer.set_params({"W": np.zeros((3, 3)), "b": b})
         message = str(info.value)
         assert "Linear(3->2)" in message
         assert "(2, 3)" in message
@@ -109,15 +108,15 @@ class TestLinearBackward:
         np.testing.assert_array_equal(grads["b"], [1.0, 2.0])
         np.testing.assert_array_equal(grads["W"], [[1.0, 2.0], [6.0, -2.0]])
 
-    def test_params_argument_gradient_uses_given_W(self, rng: np.random.Generator) -> None:
-        """After forward(x, params=p), grad_x is computed with p's W, not the layer's."""
-        layer, _, _ = random_linear(rng, 3, 2)
-        other_W = rng.standard_normal((2, 3))
+    def test_backward_after_rebinding_uses_the_forwards_W(self, rng: np.random.Generator) -> None:
+        """After set_params rebinds W, an earlier cache's grad_x still uses the W of its forward."""
+        layer, W, _ = random_linear(rng, 3, 2)
         x = rng.standard_normal((4, 3))
         g = rng.standard_normal((4, 2))
-        _, cache = layer.forward(x, params={"W": other_W, "b": np.zeros(2)})
+        _, cache = layer.forward(x)
+        layer.set_params({"W": rng.standard_normal((2, 3)), "b": np.zeros(2)})
         grad_x, _ = layer.backward(cache, g)
-        np.testing.assert_allclose(grad_x, g @ other_W, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(grad_x, g @ W, rtol=1e-12, atol=1e-12)
 
 
 class TestActivations:
@@ -458,42 +457,73 @@ class TestInputValidation:
         np.testing.assert_array_equal(y, [[1.0, 0.0]])
 
 
-class TestCacheContract:
-    """backward refuses a cache from another forward, and a grad_out of the wrong shape."""
+class TestRebinding:
+    """Parameters are rebound, never written in place; copies never share arrays."""
 
-    def test_cache_from_twin_layer_refused(self, rng: np.random.Generator) -> None:
-        """Even an identical layer cannot use another layer's cache."""
-        W = rng.standard_normal((2, 3))
-        first = Linear.from_arrays(W)
-        second = Linear.from_arrays(W)
-        _, cache = first.forward(np.ones((1, 3)))
-        with pytest.raises(CacheError, match=r"Linear\(3->2\)\.backward"):
-            second.backward(cache, np.ones((1, 2)))
+    def test_unflatten_rebinds(self, rng: np.random.Generator) -> None:
+        """unflatten binds new arrays (of the layer's dtype); the old ones are left as they were."""
+        layer = Linear(3, 2, seed=0, dtype=np.float32)
+        old_W = layer.W
+        before = old_W.copy()
+        layer.unflatten(rng.standard_normal(8))
+        assert layer.W is not old_W
+        assert layer.W.dtype == np.float32
+        np.testing.assert_array_equal(old_W, before)
 
-    def test_cache_from_other_kind_refused(self) -> None:
-        """A ReLU cache given to a Tanh names where it came from."""
-        _, cache = ReLU().forward(np.ones((1, 3)))
-        with pytest.raises(CacheError, match=r"Tanh\.backward: the cache comes from ReLU"):
-            Tanh().backward(cache, np.ones((1, 3)))
+    def test_unflatten_into_a_read_only_W(self) -> None:
+        """A read-only W is not written: unflatten binds a new array, and leaves it alone."""
+        layer = Linear(3, 2, seed=0)
+        frozen = layer.W
+        frozen.flags.writeable = False
+        layer.unflatten(np.arange(8.0))
+        np.testing.assert_array_equal(layer.W, np.arange(6.0).reshape(2, 3))
+        assert layer.W.flags.writeable and not frozen.flags.writeable
 
-    def test_non_cache_refused(self) -> None:
-        """Anything that is not a Cache is refused as a CacheError."""
-        with pytest.raises(CacheError):
-            ReLU().backward((np.ones((1, 3)),), np.ones((1, 3)))  # type: ignore[arg-type]
+    def test_custom_layer_gets_astype_and_copy(self) -> None:
+        """A layer defining only params/forward/backward gets astype and copy with new arrays."""
 
-    def test_grad_out_shape_checked(self, rng: np.random.Generator) -> None:
-        """grad_out must have the output's shape; both shapes are named."""
-        layer, _, _ = random_linear(rng, 3, 2)
-        _, cache = layer.forward(np.ones((4, 3)))
-        with pytest.raises(ShapeError, match=r"\(4, 2\).*\(4, 3\)"):
-            layer.backward(cache, np.ones((4, 3)))
+        class Shift(Layer):
+            def __init__(self) -> None:
+                self.h = np.zeros(3)
 
-    def test_complex_grad_out_refused(self, rng: np.random.Generator) -> None:
-        """A complex grad_out is refused rather than silently losing its imaginary part."""
-        layer, _, _ = random_linear(rng, 3, 2)
-        _, cache = layer.forward(np.ones((4, 3)))
-        with pytest.raises(DTypeError, match="'grad_out'"):
-            layer.backward(cache, np.ones((4, 2), dtype=complex))
+            def params(self) -> dict[str, FloatArray]:
+                return {"h": self.h}
+
+            def forward(self, x: FloatArray, *, noise: object = None) -> tuple[FloatArray, None]:
+                return x + self.h, None
+
+            def backward(
+                self, cache: None, grad_y: FloatArray
+            ) -> tuple[FloatArray, dict[str, FloatArray]]:
+                return grad_y, {"h": grad_y.sum(axis=0)}
+
+        layer = Shift()
+        small, twin = layer.astype(np.float32), layer.copy()
+        assert small.h.dtype == np.float32
+        assert small.h is not layer.h
+        assert twin.h is not layer.h
+        np.testing.assert_array_equal(twin.h, layer.h)
+
+    def test_params_under_other_names_need_set_params(self) -> None:
+        """A layer whose attributes differ from its parameter names is told to override set_params."""
+
+        class Hidden(Layer):
+            def __init__(self) -> None:
+                self._w = np.ones(2)
+
+            def params(self) -> dict[str, FloatArray]:
+                return {"w": self._w}
+
+            def forward(self, x: FloatArray, *, noise: object = None) -> tuple[FloatArray, None]:
+                return x * self._w, None
+
+            def backward(
+                self, cache: None, grad_y: FloatArray
+            ) -> tuple[FloatArray, dict[str, FloatArray]]:
+                return grad_y, {"w": grad_y.sum(axis=0)}
+
+        with pytest.raises(ConfigError, match="override set_params"):
+            Hidden().unflatten(np.zeros(2))
 
 
 class TestForwardPurity:

@@ -555,6 +555,13 @@ class TestDtype:
         _, grads = model.loss_and_grad(x, np.ones((3, 1)))
         assert all(g.dtype == np.float64 for g in grads.values())
 
+    def test_complex_grad_out_refused(self) -> None:
+        """backward refuses a complex grad_out rather than silently dropping its imaginary part."""
+        model = fraud_net(seed=0)
+        out, cache = model.forward(np.ones((4, 4)))
+        with pytest.raises(DTypeError, match="'grad_out'"):
+            model.backward(cache, np.ones(out.shape, dtype=complex))
+
     def test_astype_float32(self, rng: np.random.Generator) -> None:
         """model.astype(float32) computes in float32 and stays close to the float64 model."""
         model = fraud_net(seed=0)
@@ -565,7 +572,7 @@ class TestDtype:
         y = np.array([[1.0], [0.0], [1.0], [1.0], [0.0]])
         out, cache = small.forward(x)
         assert out.dtype == np.float32
-        assert all(c.y.dtype == np.float32 for c in cache.caches)
+        assert all(y.dtype == np.float32 for y in cache.outputs)
         value32, grads32 = small.loss_and_grad(x, y)
         value64, grads64 = model.loss_and_grad(x, y)
         assert all(g.dtype == np.float32 for g in grads32.values())

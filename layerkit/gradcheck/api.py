@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Unpack
+from typing import Any, Unpack
 
 import attrs
 import numpy as np
@@ -21,7 +21,7 @@ from layerkit.gradcheck.objective import (
 )
 from layerkit.gradcheck.options import CheckKwargs, CheckOptions, checker_rng, make_options
 from layerkit.gradcheck.report import GradCheckReport, LayerReport, LayersReport, combine
-from layerkit.layers.base import Cache, Layer
+from layerkit.layers.base import Layer, run_layer
 from layerkit.sequential import Sequential
 
 PROJECTION_STREAM, LINEARITY_STREAM = 1, 2
@@ -143,10 +143,10 @@ def _projection(shape: tuple[int, ...], seed: int) -> Float64Array:
 
 
 @np.errstate(invalid="ignore", over="ignore")  # a NaN/Inf gap is judged below
-def _linearity_note(layer: Layer, cache: Cache, seed: int) -> str | None:
-    """Check ``backward`` is linear in ``grad_out``; describe the violation, if any."""
+def _linearity_note(layer: Layer, cache: Any, y_shape: tuple[int, ...], seed: int) -> str | None:
+    """Check ``backward`` is linear in ``grad_out`` ``y_shape``; describe the violation, if any."""
     rng = checker_rng(seed, LINEARITY_STREAM)
-    r1, r2 = rng.standard_normal(cache.y.shape), rng.standard_normal(cache.y.shape)
+    r1, r2 = rng.standard_normal(y_shape), rng.standard_normal(y_shape)
     a, b = 0.75, -1.25
     gx, grads = layer.backward(cache, a * r1 + b * r2)
     gx1, grads1 = layer.backward(cache, r1)
@@ -205,13 +205,14 @@ def _check_layer(
     elif layer.stochastic:
         mask = layer.sample_noise(inputs, np.random.default_rng(options.seed))
     params = {local: np.array(v, dtype=np.float64) for local, v in layer.params().items()}
-    y, _ = layer.forward(inputs, params, mask)
+    y, _ = run_layer(layer.rebound(params), inputs, mask)
     head = ProjectionHead(_projection(np.shape(y), options.seed))
     refs = {local: TensorRef(0, local) for local in params}
     refs["x"] = TensorRef(-1, "x")
     objective = ChainObjective([layer], [params], refs, inputs, [mask], head)
     report = run_check(objective, options, subject=label, layer_of=dict.fromkeys(refs, label))
-    problem = _linearity_note(layer, objective.base_cache(0), options.seed)
+    cache, out = objective.base_cache(0)
+    problem = _linearity_note(objective.layers[0], cache, out.shape, options.seed)
     if problem is not None:
         report = attrs.evolve(report, verdict="fail", notes=(*report.notes, problem))
     return report
@@ -241,9 +242,8 @@ def _check_layers(model: Sequential, x: ArrayLike, options: CheckOptions) -> Lay
         raise ConfigError(msg)
     _require_finite_params(model, "check_layers")
     noise = _fixed_noise(model, x, options.seed)
-    params = {n: np.array(v, dtype=np.float64) for n, v in model.params().items()}
     inputs = np.asarray(model.check_input(x), dtype=np.float64)
-    _, cache = model.forward(inputs, noise=noise, params=params)
+    _, cache = model.astype(np.float64).forward(inputs, noise=noise)
     reports = []
     for index, layer in enumerate(model.layers):
         label = model.layer_label(index)

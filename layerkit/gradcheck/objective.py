@@ -12,6 +12,7 @@ import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import attrs
 import numpy as np
@@ -29,7 +30,8 @@ from layerkit.errors import (
     describe_array,
 )
 from layerkit.gradcheck.numeric import EPS64
-from layerkit.layers.base import Cache, Layer, disposable_caches
+from layerkit.gradcheck.shortcuts import shortcut_for, verified_samplewise
+from layerkit.layers.base import Layer, run_layer
 from layerkit.params import ParamSpec
 
 Losses = tuple[Float64Array, Float64Array]
@@ -375,6 +377,9 @@ class TensorRef:
 class ChainObjective(Objective):
     """Layers applied in order to ``x`` then a :class:`Head`, on private float64 copies.
 
+    The layers run are shallow copies of ``layers`` rebound to the private arrays; a perturbed
+    entry is written into those arrays (never the caller's) and restored.
+
     **Arguments:** ``layers``; ``params`` one dict per layer (local name -> array; copied);
     ``names`` model name -> :class:`TensorRef` for every tensor to check (``x`` included if
     wanted); ``x`` ``(m, in)``; ``noise`` one mask or None per layer; ``head``; ``labels``
@@ -405,36 +410,45 @@ class ChainObjective(Objective):
             {local: _as_private(v, f"{layer.name}.{local}") for local, v in p.items()}
             for layer, p in zip(self.layers, params, strict=True)
         ]
+        self.layers = tuple(
+            layer.rebound(p) for layer, p in zip(self.layers, self.layer_params, strict=True)
+        )
         self.x = _as_private(x, "x")
         self.noise = [None if n is None else np.asarray(n, dtype=np.float64) for n in noise]
         self.head = head
         self.refs = dict(names)
         self.names = tuple(self.refs)
         self.values = {name: self._array(ref) for name, ref in self.refs.items()}
-        self._caches, self._out = self._forward_from(0, self.x)
-        self._kinks = [self._kinks_of(index, c.x) for index, c in enumerate(self._caches)]
+        self._caches, self._inputs, self._outputs = self._forward_from(0, self.x)
+        self._out = np.asarray(self._outputs[-1], dtype=np.float64)
+        self._kinks = [self._kinks_of(index, x_in) for index, x_in in enumerate(self._inputs)]
         self._sides = [None if k is None else k > 0 for k in self._kinks]
         self._on_kink = [k is not None and bool(np.any(k == 0)) for k in self._kinks]
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
+        self._samplewise: dict[int, bool] = {}
 
-    def base_cache(self, index: int) -> Cache:
-        """The cache of layer ``index`` at the unperturbed point."""
-        return self._caches[index]
+    def base_cache(self, index: int) -> tuple[Any, Array]:
+        """The cache and the output ``(m, out)`` of layer ``index`` at the unperturbed point."""
+        return self._caches[index], self._outputs[index]
 
     def _array(self, ref: TensorRef) -> Float64Array:
         return self.x if ref.layer < 0 else self.layer_params[ref.layer][ref.local]
 
-    def _forward_from(self, start: int, x: Float64Array) -> tuple[list[Cache], Float64Array]:
-        """Run layers ``start..`` on a batch ``(m, in)``: their caches and the last output."""
-        caches: list[Cache] = []
+    def _forward_from(
+        self, start: int, x: Float64Array
+    ) -> tuple[list[Any], list[Array], list[Array]]:
+        """Run layers ``start..`` on a batch ``(m, in)``: their caches, inputs and outputs."""
+        caches: list[Any] = []
+        inputs: list[Array] = []
+        outputs: list[Array] = []
         out: Array = x
         for index in range(start, len(self.layers)):
-            out, cache = self.layers[index].forward(
-                out, self.layer_params[index], self.noise[index]
-            )
+            inputs.append(out)
+            out, cache = run_layer(self.layers[index], out, self.noise[index])
             caches.append(cache)
-        return caches, np.asarray(out, dtype=np.float64)
+            outputs.append(out)
+        return caches, inputs, outputs
 
     def _tiled_noise(self, index: int, n: int) -> Array | None:
         """Layer ``index``'s mask repeated for ``n`` stacked batches ``(n * m, k)`` (a prefix
@@ -498,37 +512,41 @@ class ChainObjective(Objective):
         for index in range(start, len(self.layers)):
             if self._kinks[index] is not None:
                 np.minimum(margins, self._margin(index, out, n), out=margins)
-            out, _ = self.layers[index].forward(
-                out, self.layer_params[index], self._tiled_noise(index, n)
-            )
+            out, _ = run_layer(self.layers[index], out, self._tiled_noise(index, n))
         return self.head.values(np.asarray(out, dtype=np.float64).reshape(n, m, -1)), margins
 
-    def _run(
-        self, start: int, x: Array, params: Sequence[Mapping[str, Array]], *, margins: bool = True
-    ) -> tuple[float, float]:
-        """One forward of layers ``start..`` with ``params`` (one dict per layer) on ``x``
-        ``(m, k)``: the loss and the kink margin (``inf`` without ``margins``)."""
+    def _run(self, start: int, x: Array, *, margins: bool = True) -> tuple[float, float]:
+        """One forward of layers ``start..`` on ``x`` ``(m, k)``: the loss and the kink
+        margin (``inf`` without ``margins``)."""
         margin = np.inf
         out: Array = x
         for index in range(start, len(self.layers)):
             if margins and self._kinks[index] is not None:
                 margin = min(margin, float(self._margin(index, out, 1)[0]))
-            out, _ = self.layers[index].forward(out, params[index], self.noise[index])
+            out, _ = run_layer(self.layers[index], out, self.noise[index])
         self.evaluations += 1
         return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0]), margin
 
     def _stackable_from(self, start: int) -> bool:
-        return all(layer.samplewise for layer in self.layers[start:])
+        """True when every layer from ``start`` passed :func:`verified_samplewise` on its input
+        at the checked point (tested once per layer): only then are batches stacked."""
+        for index in range(start, len(self.layers)):
+            if index not in self._samplewise:
+                self._samplewise[index] = verified_samplewise(
+                    self.layers[index], self._inputs[index], self.noise[index]
+                )
+            if not self._samplewise[index]:
+                return False
+        return True
 
-    @disposable_caches()
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         if point is self.values:  # the point itself (base_loss): nothing to swap in
-            return self._run(0, self.x, self.layer_params, margins=False)[0]
+            return self._run(0, self.x, margins=False)[0]
         saved = {name: self.values[name].copy() for name in self.names}
         try:
             for name in self.names:
                 self.values[name][...] = point[name]
-            return self._run(0, self.x, self.layer_params)[0]
+            return self._run(0, self.x)[0]
         finally:
             for name in self.names:
                 self.values[name][...] = saved[name]
@@ -541,7 +559,6 @@ class ChainObjective(Objective):
         signs = np.where(rng.integers(0, 2, size=self.x.shape) == 1, 1.0, -1.0)
         direction = signs * np.maximum(np.abs(self.x), 1.0)
 
-        @disposable_caches()
         def along(offsets: Float64Array) -> Losses:
             stacked = self.x[np.newaxis] + offsets[:, np.newaxis, np.newaxis] * direction
             self.evaluations += offsets.shape[0]
@@ -549,7 +566,6 @@ class ChainObjective(Objective):
 
         return along
 
-    @disposable_caches()
     def direction_losses(
         self, direction: Mapping[str, Float64Array], offsets: Float64Array
     ) -> Losses:
@@ -566,13 +582,23 @@ class ChainObjective(Objective):
                 params[ref.layer][ref.local] = self._scratch[name]
         result = np.empty(offsets.shape[0])
         margins = np.empty(offsets.shape[0])
-        for k, t in enumerate(offsets):
-            for name in self.names:
-                moved = self._scratch[name]
-                np.multiply(direction[name], t, out=moved)
-                np.add(self.values[name], moved, out=moved)
-            result[k], margins[k] = self._run(0, x, params)
+        try:
+            self._bind(params)
+            for k, t in enumerate(offsets):
+                for name in self.names:
+                    moved = self._scratch[name]
+                    np.multiply(direction[name], t, out=moved)
+                    np.add(self.values[name], moved, out=moved)
+                result[k], margins[k] = self._run(0, x)
+        finally:
+            self._bind(self.layer_params)
         return result, margins
+
+    def _bind(self, params: Sequence[Mapping[str, Float64Array]]) -> None:
+        """Rebind each layer's parameters to ``params`` (one dict per layer)."""
+        for layer, arrays in zip(self.layers, params, strict=True):
+            if arrays:
+                layer.set_params(arrays)
 
     def analytic(self) -> dict[str, Float64Array]:
         grad: Array = self.head.grad(self._out)
@@ -582,7 +608,7 @@ class ChainObjective(Objective):
             grad, local[index] = checked_backward(
                 self.layers[index].backward(cache, grad),
                 label=partial(self.labels.__getitem__, index),
-                x_shape=cache.x.shape,
+                x_shape=self._inputs[index].shape,
                 params=self.layer_params[index],
             )
         return {
@@ -590,7 +616,6 @@ class ChainObjective(Objective):
             for name, ref in self.refs.items()
         }
 
-    @disposable_caches()
     def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
         ref = self.refs[name]
         start = max(ref.layer, 0)
@@ -601,7 +626,7 @@ class ChainObjective(Objective):
                 result[k], margins[k] = self._one_perturbation(ref, int(index), float(offset))
             return result, margins
         m = self.x.shape[0]
-        widest = max([self.x.shape[1]] + [c.y.shape[1] for c in self._caches] + [1])
+        widest = max([self.x.shape[1]] + [y.shape[1] for y in self._outputs] + [1])
         if ref.layer < 0:  # an entry of x moves one row only: run the chain on moved rows
             chunk = max(1, CHUNK_ELEMENTS // max(widest, m))
             for lo in range(0, flat_indices.shape[0], chunk):
@@ -618,7 +643,6 @@ class ChainObjective(Objective):
         self.evaluations += flat_indices.shape[0]
         return result, margins
 
-    @disposable_caches()
     def entry_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
     ) -> Losses:
@@ -641,7 +665,7 @@ class ChainObjective(Objective):
             return result, margins
         order = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
         m = self.x.shape[0]
-        widest = max([self.x.shape[1]] + [c.y.shape[1] for c in self._caches] + [1])
+        widest = max([self.x.shape[1]] + [y.shape[1] for y in self._outputs] + [1])
         chunk = max(1, CHUNK_ELEMENTS // (m * widest))
         for lo in range(0, order.shape[0], chunk):
             part = order[lo : lo + chunk]
@@ -681,8 +705,8 @@ class ChainObjective(Objective):
     def _stacked_layer(self, index: int, stacked: Float64Array) -> Float64Array:
         """Layer ``index`` on ``n`` stacked batches ``(n, m, in)`` -> ``(n, m, out)``."""
         n, m = stacked.shape[:2]
-        out, _ = self.layers[index].forward(
-            stacked.reshape(n * m, -1), self.layer_params[index], self._tiled_noise(index, n)
+        out, _ = run_layer(
+            self.layers[index], stacked.reshape(n * m, -1), self._tiled_noise(index, n)
         )
         return np.asarray(out, dtype=np.float64).reshape(n, m, -1)
 
@@ -699,9 +723,7 @@ class ChainObjective(Objective):
         for index, layer in enumerate(self.layers):
             np.minimum(margins, self._margin(index, out, n, rows), out=margins)
             mask = self.noise[index]
-            out, _ = layer.forward(
-                out, self.layer_params[index], None if mask is None else mask[rows]
-            )
+            out, _ = run_layer(layer, out, None if mask is None else mask[rows])
         losses = self.head.replaced_rows(self._out, rows, np.asarray(out, dtype=np.float64))
         return losses, margins
 
@@ -710,17 +732,18 @@ class ChainObjective(Objective):
     ) -> Float64Array:
         """Outputs of the perturbed tensor's layer for each perturbation ``(n, m, out)``."""
         layer = self.layers[ref.layer]
-        cache = self._caches[ref.layer]
-        fast = layer.perturbed_outputs(cache, ref.local, flat_indices, offsets)
+        x_in, noise = self._inputs[ref.layer], self.noise[ref.layer]
+        fast = shortcut_for(layer)
         if fast is not None:
-            return np.asarray(fast, dtype=np.float64)
+            y = self._outputs[ref.layer]
+            return fast(layer, x_in, y, ref.local, flat_indices, offsets)
         outputs = []
         array = self.layer_params[ref.layer][ref.local].reshape(-1)
         for index, offset in zip(flat_indices, offsets, strict=True):
             old = array[index]
             array[index] = old + offset
             try:
-                y, _ = layer.forward(cache.x, self.layer_params[ref.layer], self.noise[ref.layer])
+                y, _ = run_layer(layer, x_in, noise)
             finally:
                 array[index] = old
             outputs.append(np.asarray(y, dtype=np.float64))
@@ -734,8 +757,8 @@ class ChainObjective(Objective):
         array[index] = old + offset
         try:
             start = max(ref.layer, 0)
-            x_in = self.x if ref.layer < 0 else self._caches[start].x
-            return self._run(start, np.asarray(x_in, dtype=np.float64), self.layer_params)
+            x_in = self.x if ref.layer < 0 else self._inputs[start]
+            return self._run(start, np.asarray(x_in, dtype=np.float64))
         finally:
             array[index] = old
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
 from layerkit._typing import Array
-from layerkit.layers.base import Cache, Layer
+from layerkit.layers.base import Layer
 
 
 def sigmoid(z: Array) -> Array:
@@ -20,18 +18,15 @@ class Activation(Layer):
     """An elementwise function ``y = f(x)`` whose derivative is computed from ``x`` and ``y``."""
 
     __slots__ = ()
-    samplewise = True
 
-    def forward(
-        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
-    ) -> tuple[Array, Cache]:
+    def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, tuple[Array, Array]]:
         x = self.check_input(x)
         y = self.function(x)
-        return y, Cache(owner=self, x=x, y=y, params={})
+        return y, (x, y)
 
-    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
-        grad = self.check_cache(cache, grad_out)
-        return grad * self.derivative(cache.x, cache.y), {}
+    def backward(self, cache: tuple[Array, Array], grad_y: Array) -> tuple[Array, dict[str, Array]]:
+        x, y = cache
+        return grad_y * self.derivative(x, y), {}
 
     def function(self, x: Array) -> Array:
         """``f(x)``, elementwise."""

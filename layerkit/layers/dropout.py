@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
 from layerkit._typing import Array, Real
 from layerkit._validate import as_float_array, is_real
 from layerkit.errors import ConfigError
-from layerkit.layers.base import Cache, Layer
+from layerkit.layers.base import Layer
 
 
 class Dropout(Layer):
@@ -23,8 +21,6 @@ class Dropout(Layer):
     """
 
     __slots__ = ("rate",)
-    stochastic = True
-    samplewise = True
 
     def __init__(self, rate: Real = 0.5) -> None:
         if not is_real(rate) or not 0 <= rate < 1:
@@ -40,21 +36,16 @@ class Dropout(Layer):
         keep = rng.random(np.shape(x)) >= self.rate
         return keep.astype(np.asarray(x).dtype) / (1.0 - self.rate)
 
-    def forward(
-        self, x: Array, params: Mapping[str, Array] | None = None, noise: Array | None = None
-    ) -> tuple[Array, Cache]:
+    def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, Array | None]:
+        """``x * noise`` (the identity without a mask); the cache is the mask."""
         x = self.check_input(x)
         if noise is None:
-            return x, Cache(owner=self, x=x, y=x, params={})
+            return x, None
         mask = as_float_array(noise, name="noise", owner=self.name)
         if mask.shape != x.shape:
             msg = f"{self.name}: 'noise' must have the input's shape {x.shape}, got {mask.shape}."
             raise ConfigError(msg)
-        y = x * mask
-        return y, Cache(owner=self, x=x, y=y, params={}, noise=mask)
+        return x * mask, mask
 
-    def backward(self, cache: Cache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
-        grad = self.check_cache(cache, grad_out)
-        if cache.noise is None:
-            return grad, {}
-        return grad * cache.noise, {}
+    def backward(self, cache: Array | None, grad_y: Array) -> tuple[Array, dict[str, Array]]:
+        return (grad_y if cache is None else grad_y * cache), {}
