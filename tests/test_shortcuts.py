@@ -62,12 +62,13 @@ class TestStacking:
         stacked, _ = layer.forward(np.concatenate(batches), noise=tiled)
         alone = [layer.forward(b, noise=mask)[0] for b in batches]
         assert_close(stacked, np.concatenate(alone))
-        assert verified_samplewise(layer, batches[0], mask)
+        y, _ = layer.forward(batches[0], noise=mask)
+        assert verified_samplewise(layer, batches[0], y, mask)
 
     def test_batch_statistics_are_not_stacked(self) -> None:
         """A layer subtracting the batch mean fails the verification."""
         x = np.random.default_rng(1).standard_normal((6, 3))
-        assert not verified_samplewise(Center(), x, None)
+        assert not verified_samplewise(Center(), x, Center().forward(x)[0], None)
 
     def test_batch_statistics_never_give_a_false_fail(self) -> None:
         """A correct layer using batch statistics passes: the checker runs it unstacked."""

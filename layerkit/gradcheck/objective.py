@@ -533,7 +533,7 @@ class ChainObjective(Objective):
         for index in range(start, len(self.layers)):
             if index not in self._samplewise:
                 self._samplewise[index] = verified_samplewise(
-                    self.layers[index], self._inputs[index], self.noise[index]
+                    self.layers[index], self._inputs[index], self._outputs[index], self.noise[index]
                 )
             if not self._samplewise[index]:
                 return False
