@@ -37,19 +37,24 @@ def _close(got: Array, expected: Array) -> bool:
 
 def verified_samplewise(layer: Layer, x: Array, y: Array, noise: Array | None) -> bool:
     """True when ``layer``, whose output on ``x`` ``(m, k)`` is ``y``, treats rows alone: one
-    forward of three stacked batches (``x``, a different batch, and half of ``x``'s rows in
-    reverse order) gives what each gives alone. A layer using batch statistics or mixing rows
-    fails (the checker then runs each perturbation on its own); so does one that raises."""
+    forward of ``x`` stacked with a different batch (half of ``x``'s rows in reverse order;
+    for ``m = 1``, ``x / 2``) gives ``y`` and that batch's own output. A layer using batch
+    statistics or mixing rows fails (the checker then runs each perturbation on its own); so
+    does one that raises."""
     m = x.shape[0]
-    other = 0.5 * np.roll(x, 1, axis=0)
     rows = np.arange(m)[::-1][: max(1, m // 2)]
     try:
-        second, _ = run_layer(layer, other, noise)
-        tiled = None if noise is None else np.concatenate([noise, noise, noise[rows]])
-        stacked, _ = run_layer(layer, np.concatenate([x, other, x[rows]]), tiled)
+        if m > 1:
+            other, expected = x[rows], np.asarray(y)[rows]
+            mask = None if noise is None else noise[rows]
+        else:
+            other, mask = 0.5 * x, noise
+            expected, _ = run_layer(layer, other, mask)
+        tiled = None if noise is None or mask is None else np.concatenate([noise, mask])
+        stacked, _ = run_layer(layer, np.concatenate([x, other]), tiled)
     except Exception:  # a layer refusing other batch sizes is not samplewise for the checker
         return False
-    return _close(stacked, np.concatenate([y, second, np.asarray(y)[rows]]))
+    return _close(stacked, np.concatenate([y, expected]))
 
 
 def _linear_outputs(
