@@ -24,9 +24,10 @@ step is adapted and the probe tried again:
    perturbed evaluation crossed a kink reported by a layer (the step is cut to stay on one
    side), or where the loss is NaN/Inf (a domain boundary); larger where noise dominates.
 4. When no step resolves the probe: ``unresolved`` (the numbers cannot tell), ``kink``,
-   ``noisy`` or ``non-finite``. A suspected failure is confirmed by a secant at
-   ``1e-2 * scale``: a loss with a quantized term (naive BCE on a saturated sigmoid) is
-   ``noisy`` there, not a failure.
+   ``noisy`` or ``non-finite``. A suspected failure must give the same slope at a 4x wider
+   stencil, and is re-examined by secants at ``1e-2``, ``1e-1`` and ``1`` times the scale: a
+   loss with a quantized term (naive BCE on a saturated sigmoid) is ``noisy`` there, not a
+   failure.
 
 A probe never passes unless its numbers are finite, resolved and on one side of every kink.
 """
