@@ -352,7 +352,9 @@ def _forward(X: ArrayLike, parameters: Mapping[str, ArrayLike], where: str) -> N
     entries: list[Array] = []
     # Layers run Linear, ReLU, Linear, ReLU, Linear, Sigmoid: read Z, A, W, b per pair.
     params = model.params()
-    for pair, (z, a) in enumerate(zip(model_cache.outputs[0::2], model_cache.outputs[1::2], strict=True)):
+    for pair, (z, a) in enumerate(
+        zip(model_cache.outputs[0::2], model_cache.outputs[1::2], strict=True)
+    ):
         entries += [z.T, a.T, params[f"W{pair + 1}"], params[f"b{pair + 1}"].reshape(-1, 1)]
     return NotebookCache(entries, model=model, model_cache=model_cache)
 

@@ -43,8 +43,9 @@ class TestECnoise:
             margins = np.where(np.abs(offsets) >= 2e-6, 2e-6 / np.abs(offsets), np.inf)
             return 1.0 + offsets, margins
 
-        sigma, how = measure(along, 1.0, 1e-5, floor=2.2e-16)
+        sigma, how, spacing = measure(along, 1.0, 1e-5, floor=2.2e-16)
         assert spacings[0] == 1e-5 and spacings[-1] * 3 < 2e-6
+        assert spacing == spacings[-1]
         assert sigma >= 2.2e-16 and "ECnoise" in how
 
 

@@ -97,9 +97,7 @@ class TestLinearShortcut:
         """A Linear subclass with its own forward is run plainly; one keeping it is not."""
 
         class Doubled(Linear):
-            def forward(
-                self, x: Array, *, noise: Array | None = None
-            ) -> tuple[Array, LinearCache]:
+            def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, LinearCache]:
                 y, cache = super().forward(x)
                 return 2 * y, cache
 

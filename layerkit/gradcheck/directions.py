@@ -107,17 +107,19 @@ def measure_noise(
     points: int,
 ) -> tuple[Noise, float]:
     """The loss's noise from ``along(offsets) -> (losses, margins)`` on one line, first at
-    ``spacing``; and the spacing finally used."""
-    floor = objective.loss_eps * abs(f0)
-    used = [spacing]
-
-    def traced(offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        used.append(float(np.min(np.abs(offsets))))
-        return along(offsets)
-
-    sigma, how = loss_noise.measure(traced, f0, spacing, floor, points=points)
+    ``spacing``; and the spacing finally evaluated."""
+    sigma, how, used = loss_noise.measure(along, f0, spacing, _floor(objective, f0), points=points)
     relative = sigma / abs(f0) if f0 != 0 and np.isfinite(f0) else 0.0
-    return Noise(sigma=sigma, relative=relative, source=how), used[-1]
+    return Noise(sigma=sigma, relative=relative, source=how), used
+
+
+def _floor(objective: Objective, f0: float) -> float:
+    """The smallest noise believed: about one ulp of the loss at the point."""
+    return objective.loss_eps * abs(f0)
+
+
+UNMEASURED = Noise(sigma=float("nan"), source="not measured: the loss is not finite")
+"""The noise of a loss that is NaN/Inf at the point (every probe is then non-finite)."""
 
 
 def directions_evaluate(
@@ -159,15 +161,14 @@ def directions_probe(
     slopes = np.array([slope_along(analytic, d) for d in directions])
     evaluate = directions_evaluate(objective, directions)
     if noise is None and not np.isfinite(f0):
-        noise = Noise(sigma=float("nan"), source="not measured: the loss is not finite")
+        noise = UNMEASURED
     spacing0 = None
     if noise is None:  # measured on direction 0's own stencil (+-w, +-2w): no extra cost
-        floor = objective.loss_eps * abs(f0)
         noise, spacing0 = measure_noise(
             objective,
             lambda offsets: evaluate(np.zeros(offsets.shape[0], dtype=np.intp), offsets),
             f0,
-            _spacing(slopes[0], floor, options),
+            _spacing(slopes[0], _floor(objective, f0), options),
             points=2,
         )
     first = np.array([_spacing(slope, noise.sigma, options) for slope in slopes])
@@ -200,7 +201,7 @@ def check_noise(
     (a tensor whose slopes would move the loss faster than ``|f0|`` per unit step is scaled
     down, so that no single tensor's curvature drowns the noise)."""
     if not np.isfinite(f0):
-        return Noise(sigma=float("nan"), source="not measured: the loss is not finite")
+        return UNMEASURED
     line = objective.input_line(rng)
     if line is not None:
         evaluate = nan_where_nonfinite(lambda _, offsets: line(offsets))

@@ -296,7 +296,10 @@ def _unresolved_note(checked: list[_Checked], noise: Noise, options: CheckOption
         if e.reason == "unresolved"
     ]
     best = (
-        f"; the best error bound reached is {min(reached):.1e} of the gradient" if reached else ""
+        f"; the best error bound reached among the reported entries is {min(reached):.1e} of "
+        "the gradient"
+        if reached
+        else ""
     )
     return (
         f"{count} entr{'y' if count == 1 else 'ies'} unresolved: the loss's noise "

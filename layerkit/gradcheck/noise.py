@@ -95,7 +95,7 @@ def measure(
     floor: float,
     *,
     points: int = 3,
-) -> tuple[float, str]:
+) -> tuple[float, str, float]:
     """The loss's noise along one line, from ``2 * points`` evaluations per try.
 
     **Arguments:** ``losses_along(offsets) -> (losses, margins)`` the loss at ``offsets``
@@ -103,14 +103,17 @@ def measure(
     ``f0`` the loss at the point; ``delta`` the first spacing; ``floor`` the smallest noise
     believed (about one ulp of the loss).
 
-    **Returns:** ``(sigma, how)``: at least ``floor``; ``how`` says where it came from. A
+    **Returns:** ``(sigma, how, spacing)``: ``sigma`` at least ``floor``; ``how`` says where it
+    came from; ``spacing`` the last one evaluated (its points can be reused). A
     spacing that crosses a reported kink is cut to stay inside it; one that gives quantized
     values grows ``RESPACE`` times.
     """
     steps = np.concatenate([np.arange(-points, 0), np.arange(1, points + 1)]).astype(float)
     best = (float("inf"), "")
+    evaluated = delta
     for _ in range(TRIES):
         losses, margins = losses_along(steps * delta)
+        evaluated = delta
         if np.min(margins) <= 1:  # the line crossed a reported kink: stay well inside it
             room = float(np.min(margins * np.abs(steps) * delta))
             if room == 0.0:
@@ -131,8 +134,9 @@ def measure(
         # unreported kink on the line) or curvature shrinks with it. Keep the smallest.
         delta /= RESPACE
     if np.isfinite(best[0]):
-        return max(best[0], floor), best[1]
-    return ASSUMED_ULPS * floor, f"assumed ({ASSUMED_ULPS:g} ulps: no usable measurement)"
+        return max(best[0], floor), best[1], evaluated
+    how = f"assumed ({ASSUMED_ULPS:g} ulps: no usable measurement)"
+    return ASSUMED_ULPS * floor, how, evaluated
 
 
 LOOSE_BOUND = 64.0

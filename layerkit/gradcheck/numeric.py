@@ -17,7 +17,9 @@ gradient: ``safety * E <= max(tol, rtol * scale)``. It **fails** when ``|g - n|`
 step is adapted and the probe tried again:
 
 1. Central difference at ``w`` (2 evaluations; the common case on correct code ends here). The
-   first ``w`` is ``step * max(1, |theta|)``, enlarged when the measured noise needs it.
+   first ``w`` is ``step * max(1, |theta|)``, enlarged when the measured noise needs it. Its
+   bound ``E`` is the noise term alone: agreement within ``tol`` means the truncation is
+   within it too, unless a bug happens to cancel the truncation exactly.
 2. ``+-2w`` added: Richardson ``R``, its truncation ``|R - D(w)|``, the fourth difference for
    smoothness.
 3. Then, per probe, a new ``w``: smaller where truncation or roughness dominates, or where a
@@ -156,8 +158,7 @@ class ProbeResult:
 
     **Fields:** ``numeric`` best numeric slope; ``error`` its error bound; ``allowed`` the
     largest ``|analytic - numeric|`` that passes; ``step`` the last half-width used
-    (absolute); ``status`` a :class:`Status` per probe; ``rounds`` how many rounds each took;
-    ``evaluations``; ``noise`` the loss noise used.
+    (absolute); ``status`` a :class:`Status` per probe; ``noise`` the loss noise used.
     """
 
     numeric: Float64Array
@@ -165,20 +166,16 @@ class ProbeResult:
     allowed: Float64Array
     step: Float64Array
     status: Int8Array
-    rounds: Int8Array
-    evaluations: int
     noise: float
 
     def subset(self, lo: int, hi: int) -> ProbeResult:
-        """Probes ``lo:hi`` (``evaluations`` is that of the whole probe run)."""
+        """Probes ``lo:hi``."""
         return ProbeResult(
             numeric=self.numeric[lo:hi],
             error=self.error[lo:hi],
             allowed=self.allowed[lo:hi],
             step=self.step[lo:hi],
             status=self.status[lo:hi],
-            rounds=self.rounds[lo:hi],
-            evaluations=self.evaluations,
             noise=self.noise,
         )
 
@@ -222,9 +219,7 @@ class _Prober:
         self.allowed = np.full(n, np.nan)
         self.step = np.full(n, np.nan)
         self.status = np.full(n, Status.NONFINITE, dtype=np.int8)
-        self.rounds = np.zeros(n, dtype=np.int8)
         self.kink_limited = np.zeros(n, dtype=bool)
-        self.evaluations = 0
 
     def tol(self, ids: IntArray, estimate: Float64Array) -> Float64Array:
         """``atol + rtol * max(|g|, |n|) + gradient round-off`` for probes ``ids``."""
@@ -237,7 +232,6 @@ class _Prober:
 
     def run(self, ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         """Evaluate ``(ids, offsets)``; losses and kink margins."""
-        self.evaluations += ids.shape[0]
         losses, margins = self.evaluate(ids, offsets)
         return np.asarray(losses, dtype=np.float64), np.asarray(margins, dtype=np.float64)
 
@@ -266,8 +260,6 @@ class _Prober:
             self.allowed,
             self.step,
             self.status,
-            self.rounds,
-            self.evaluations,
             self.noise.sigma,
         )
 
@@ -343,7 +335,6 @@ def probe(
     finite = np.isfinite(fp) & np.isfinite(fm) & ~state.bad_g
     clear = np.min(margins.reshape(2, n), axis=0) > 1
     state.record(ids, d1, err1, allowed1, w)
-    state.rounds[:] = 1
     resolved = tolerance.safety * err1 <= state.needed(ids, d1)
     passed = finite & clear & (np.abs(state.g - d1) <= allowed1) & resolved
     state.status[passed] = Status.PASS
@@ -378,11 +369,11 @@ def _adapt(
     for round_number in range(2, MAX_ROUNDS + 2):
         st = _richardson(state, ids, h, known)
         known = None
-        state.rounds[ids] = round_number
         p1, m1, p2, m2 = st.offsets
         fp1, fm1, fp2, fm2 = st.values
-        margins, w1, d1 = st.margins, st.w, st.d1
-        richardson, error, noise_error, sigma = st.estimate, st.error, st.noise_error, st.sigma
+        margins, w1 = st.margins, st.w
+        richardson, error, sigma = st.estimate, st.error, st.sigma
+        truncation, noise_error = st.truncation, st.noise_error
         values = st.values
         fourth = np.abs(fm2 - 4 * fm1 + 6 * state.f0 - 4 * fp1 + fp2)
         tol = state.tol(ids, richardson)
@@ -420,7 +411,6 @@ def _adapt(
         status[ids[ok]] = Status.PASS
         decided |= ok
         adapt = smooth & ~disagrees & ~resolved
-        truncation = np.abs(richardson - d1)
         new_h[adapt] = _better_step(
             h[adapt],
             truncation[adapt],
@@ -482,16 +472,17 @@ def _adapt(
 @attrs.frozen(eq=False)
 class _Stencil:
     """A Richardson stencil at ``+-w, +-2w`` for some probes: ``offsets`` and ``values``
-    ``(4, n)`` (order ``+w, -w, +2w, -2w``), kink ``margins`` ``(4, n)``, the central
-    difference ``d1`` at ``w``, the extrapolated ``estimate`` and its ``error`` bound."""
+    ``(4, n)`` (order ``+w, -w, +2w, -2w``), kink ``margins`` ``(4, n)``, the extrapolated
+    ``estimate`` and its ``error`` bound: ``truncation`` (its distance from the central
+    difference at ``w``) plus ``noise_error`` (from ``sigma``)."""
 
     offsets: Float64Array
     values: Float64Array
     margins: Float64Array
     w: Float64Array
-    d1: Float64Array
     estimate: Float64Array
     error: Float64Array
+    truncation: Float64Array
     noise_error: Float64Array
     sigma: Float64Array
 
@@ -524,14 +515,15 @@ def _richardson(
     estimate = (w2**2 * d1 - w1**2 * d2) / (w2**2 - w1**2)
     sigma = state.noise.at(values)
     noise_error = 1.5 * sigma / w1
+    truncation = np.abs(estimate - d1)
     return _Stencil(
         offsets=offsets,
         values=values,
         margins=margins,
         w=w1,
-        d1=d1,
         estimate=estimate,
-        error=np.abs(estimate - d1) + noise_error,
+        error=truncation + noise_error,
+        truncation=truncation,
         noise_error=noise_error,
         sigma=sigma,
     )

@@ -169,11 +169,15 @@ def _moved_entry(name: str, index: int, offset: float) -> str:
     return f"params['{name}'] flat entry {index} moved by {offset:+.3g}"
 
 
-def _set_entry(array: Float64Array, index: int, value: float) -> None:
-    """``array.flat[index] = value`` on an array kept read-only for the user's code."""
+def _assign(array: Float64Array, values: float | Float64Array, index: int | None = None) -> None:
+    """``array[...] = values`` (or ``array.flat[index] = values``) on an array kept read-only
+    for the user's code."""
     array.flags.writeable = True
     try:
-        array.flat[index] = value
+        if index is None:
+            array[...] = values
+        else:
+            array.flat[index] = values
     finally:
         array.flags.writeable = False
 
@@ -236,32 +240,23 @@ class FunctionObjective(Objective):
         self.loss_eps = max(self.loss_eps, eps)
         return value
 
-    def _write(self, name: str, values: Float64Array) -> None:
-        """Set scratch tensor ``name`` (read-only to ``loss_fn``) to ``values``."""
-        array = self._scratch[name]
-        array.flags.writeable = True
-        try:
-            array[...] = values
-        finally:
-            array.flags.writeable = False
-
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         for name in self.names:
-            self._write(name, point[name])
+            _assign(self._scratch[name], point[name])
         return self._call(lambda: "at the checked point or along a direction")
 
     def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
         for other in self.names:
-            self._write(other, self.values[other])
+            _assign(self._scratch[other], self.values[other])
         array = self._scratch[name]
         result = np.empty(flat_indices.shape[0])
         for k, (index, offset) in enumerate(zip(flat_indices, offsets, strict=True)):
             old = float(array.flat[index])
-            _set_entry(array, int(index), old + offset)
+            _assign(array, old + offset, int(index))
             try:
                 result[k] = self._call(partial(_moved_entry, name, int(index), float(offset)))
             finally:
-                _set_entry(array, int(index), old)
+                _assign(array, old, int(index))
         return result, np.full(flat_indices.shape[0], np.inf)
 
     def analytic(self) -> dict[str, Float64Array]:
