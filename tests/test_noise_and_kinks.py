@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layerkit.gradcheck.chain import kink_margins
 from layerkit.gradcheck.noise import Level, Spacing, ecnoise, measure
-from layerkit.gradcheck.objective import kink_margins
 from layerkit.layers import ReLU, Tanh
 
 

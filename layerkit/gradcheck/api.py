@@ -11,14 +11,10 @@ import numpy as np
 from layerkit._typing import Array, ArrayLike, Float64Array
 from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import ConfigError
+from layerkit.gradcheck.chain import ChainObjective, TensorRef
 from layerkit.gradcheck.engine import run_check
-from layerkit.gradcheck.objective import (
-    ChainObjective,
-    FunctionObjective,
-    ModelLossHead,
-    ProjectionHead,
-    TensorRef,
-)
+from layerkit.gradcheck.heads import ModelLossHead, ProjectionHead
+from layerkit.gradcheck.objective import FunctionObjective
 from layerkit.gradcheck.options import CheckKwargs, CheckOptions, checker_rng, make_options
 from layerkit.gradcheck.report import GradCheckReport, LayerReport, LayersReport, combine
 from layerkit.layers.base import Layer, run_layer

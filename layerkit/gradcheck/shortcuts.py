@@ -1,37 +1,49 @@
-"""The chain evaluator's speed tricks, verified or keyed on the layer type, never declared.
+"""The chain evaluator's speed tricks, verified on the layer at the checked point, never declared.
 
-Stacking: ``n`` perturbed batches ``(n, m, k)`` run as one ``(n * m, k)`` forward, and an entry
-of ``x`` runs on its moved row alone. Both are exact only for a layer whose output row ``i``
-depends on input row ``i`` alone; :func:`verified_samplewise` tests that on the layer's own
-input before the checker relies on it. Shortcuts: known layer types compute their perturbed
-outputs in closed form (Linear: a rank-one update of the cached output).
+* **Stacking:** ``n`` perturbed batches ``(n, m, k)`` run as one ``(n * m, k)`` forward, and an
+  entry of ``x`` runs on its moved row alone. Exact only for a layer whose output row ``i``
+  depends on input row ``i`` alone: :func:`verified_samplewise` tests that first.
+* **Low-rank propagation:** one moved entry of a Linear's ``W`` or ``b`` changes one column of
+  its output (:class:`ColumnChange`). An elementwise layer keeps it one column; the next Linear
+  turns it into a dense change as an outer product. Only the layers after that run dense.
+* **Plain forwards:** known layer types run without re-validating internal arrays.
+
+:func:`plan_layer` verifies each trick on the layer's own input before the checker uses it
+(a subclass that overrides ``forward`` gets none); anything else runs the layer's forward.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import numpy as np
 
 from layerkit._typing import Array, Float64Array, IntArray
+from layerkit.layers.activations import Activation
 from layerkit.layers.base import Layer, run_layer
 from layerkit.layers.linear import Linear
 
 STACKING_RTOL = 1e-12
-"""How far (relative to the output's scale) a stacked forward may stray from the unstacked."""
+"""How far (relative to the output's scale) a shortcut may stray from the layer's forward."""
 
-PerturbedOutputs = Callable[[Layer, Array, Array, str, IntArray, Float64Array], Float64Array]
-"""``(layer, x, y, param, flat_indices, deltas) -> (n, m, out)``: row ``k`` is the output of
-``layer`` on ``x`` ``(m, in)`` (whose output is ``y``) with ``param.flat[flat_indices[k]]``
-moved by ``deltas[k]``."""
+
+@attrs.frozen(eq=False)
+class ColumnChange:
+    """``n`` perturbations of a layer output ``(m, k)``, each changing one column: column
+    ``cols[j]`` ``(n,)`` becomes ``new[j]`` ``(n, m)``; the rest is the checked point's."""
+
+    cols: IntArray
+    new: Float64Array
 
 
 def _close(got: Array, expected: Array) -> bool:
     """Same shape and equal within :data:`STACKING_RTOL` of the scale (NaN: not close)."""
     if np.shape(got) != np.shape(expected):
         return False
-    gap = np.max(np.abs(np.asarray(got) - expected), initial=0.0)
-    scale = np.max(np.abs(expected), initial=0.0)
+    with np.errstate(all="ignore"):
+        gap = np.max(np.abs(np.asarray(got) - expected), initial=0.0)
+        scale = np.max(np.abs(expected), initial=0.0)
     return bool(gap <= STACKING_RTOL * scale)
 
 
@@ -57,29 +69,124 @@ def verified_samplewise(layer: Layer, x: Array, y: Array, noise: Array | None) -
     return _close(stacked, np.concatenate([y, expected]))
 
 
-def _linear_outputs(
-    layer: Layer, x: Array, y: Array, param: str, flat_indices: IntArray, deltas: Float64Array
-) -> Float64Array:
-    """Linear's perturbed outputs ``(n, m, out)`` as rank-one updates of ``y`` ``(m, out)``."""
-    n = flat_indices.shape[0]
-    stacked = np.repeat(np.asarray(y, dtype=np.float64)[np.newaxis], n, axis=0)
-    rows = np.arange(n)
+def _linear_forward(layer: Linear, x: Array) -> Float64Array:
+    """Linear's forward ``(N, in) -> (N, out)`` without validation (the same arithmetic)."""
+    return np.asarray(x @ layer.W.T + layer.b)
+
+
+def _linear_columns(
+    layer: Linear, x: Array, y: Array, param: str, flat_indices: IntArray, deltas: Float64Array
+) -> ColumnChange:
+    """Linear's output ``y`` ``(m, out)`` on ``x`` with ``param.flat[flat_indices[j]]`` moved
+    by ``deltas[j]``: one column changes, by ``deltas[j] * x[:, input]`` (or ``deltas[j]``)."""
     if param == "W":
-        out_idx, in_idx = np.divmod(flat_indices, x.shape[1])
-        stacked[rows, :, out_idx] += deltas[:, np.newaxis] * x[:, in_idx].T
+        cols, inputs = np.divmod(flat_indices, x.shape[1])
+        new = y[:, cols].T + deltas[:, np.newaxis] * x[:, inputs].T
     else:
-        stacked[rows, :, flat_indices] += deltas[:, np.newaxis]
-    return stacked
+        cols = flat_indices
+        new = y[:, cols].T + deltas[:, np.newaxis]
+    return ColumnChange(cols, np.asarray(new, dtype=np.float64))
 
 
-SHORTCUTS: dict[type[Layer], PerturbedOutputs] = {Linear: _linear_outputs}
-"""Closed-form perturbed outputs by layer type (used for subclasses that keep its forward)."""
+def _linear_after_column(layer: Linear, x: Array, y: Array, change: ColumnChange) -> Float64Array:
+    """Linear's outputs ``(n, m, out)`` for inputs that differ from ``x`` ``(m, in)`` (output
+    ``y``) in one column each: ``y`` plus an outer product with that column of ``W``."""
+    moved = change.new - x[:, change.cols].T
+    out: Float64Array = np.einsum("nm,nk->nmk", moved, layer.W.T[change.cols])  # 3x a broadcast
+    out += y
+    return out
 
 
-def shortcut_for(layer: Layer) -> PerturbedOutputs | None:
-    """The shortcut of the nearest registered base class whose ``forward`` ``layer`` keeps
-    (a subclass overriding ``forward`` gets none)."""
-    for kind in type(layer).__mro__:
-        if kind in SHORTCUTS:
-            return SHORTCUTS[kind] if type(layer).forward is kind.forward else None
-    return None
+def _columns_of(function: Callable[[Array], Array | None], new: Array) -> Float64Array:
+    """An elementwise ``function`` applied to columns ``(n, m)`` as one ``(n * m, 1)`` batch."""
+    return np.asarray(function(new.reshape(-1, 1)), dtype=np.float64).reshape(new.shape)
+
+
+@attrs.frozen(eq=False)
+class LayerPlan:
+    """What the chain evaluator may do with one layer, verified at the checked point.
+
+    ``samplewise``: batches may be stacked. ``forward``: a validation-free forward ``(N, k)``
+    (None: call the layer). ``columnwise``: an elementwise layer, whose ``forward`` (and kink
+    distance) may run on changed columns alone. ``perturbed``: a moved parameter's output as a
+    :class:`ColumnChange`. ``after_column``: the dense output ``(n, m, out)`` for inputs that
+    changed in one column each.
+    """
+
+    samplewise: bool
+    forward: Callable[[Array], Float64Array] | None = None
+    columnwise: bool = False
+    kinks: Callable[[Array], Array | None] | None = None
+    perturbed: Callable[[Array, Array, str, IntArray, Float64Array], ColumnChange] | None = None
+    after_column: Callable[[Array, Array, ColumnChange], Float64Array] | None = None
+
+    def columns(self, new: Float64Array) -> Float64Array:
+        """The layer on changed columns ``(n, m)`` -> ``(n, m)`` (``columnwise`` only)."""
+        assert self.forward is not None
+        return _columns_of(self.forward, new)
+
+    def column_kinks(self, new: Float64Array) -> Float64Array | None:
+        """Kink distances of changed input columns ``(n, m)`` (None: a smooth layer)."""
+        return None if self.kinks is None else _columns_of(self.kinks, new)
+
+
+def _keeps_forward(layer: Layer, kind: type[Layer]) -> bool:
+    return isinstance(layer, kind) and type(layer).forward is kind.forward
+
+
+def _plain(
+    function: Callable[[Array], Array], x: Array, y: Array
+) -> Callable[[Array], Float64Array] | None:
+    """``function`` as a float64 forward, if it reproduces ``y`` from ``x`` (else None)."""
+
+    def forward(z: Array) -> Float64Array:
+        return np.asarray(function(z), dtype=np.float64)
+
+    with np.errstate(all="ignore"):
+        return forward if _close(forward(x), y) else None
+
+
+def _after_column(
+    layer: Linear, x: Array, y: Array
+) -> Callable[[Array, Array, ColumnChange], Float64Array] | None:
+    """Linear's outer-product update, if it matches the plain forward on a changed column."""
+    change = ColumnChange(np.array([0]), np.asarray(1.5 * x[:, 0] + 1.0)[np.newaxis])
+    moved = x.copy()
+    moved[:, 0] = change.new[0]
+    got = _linear_after_column(layer, x, y, change)[0]
+    if not _close(got, _linear_forward(layer, moved)):
+        return None
+    return lambda xi, yi, c: _linear_after_column(layer, xi, yi, c)
+
+
+def plan_layer(
+    layer: Layer, x: Array, y: Array, noise: Array | None, kinks: Array | None
+) -> LayerPlan:
+    """Verify the tricks for ``layer`` on its input ``x`` ``(m, k)``, output ``y`` and kink
+    distances ``kinks`` (None: smooth) at the checked point; keep those that hold."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if not verified_samplewise(layer, x, y, noise):
+        return LayerPlan(samplewise=False)
+    if noise is not None:
+        return LayerPlan(samplewise=True)
+    if isinstance(layer, Linear) and _keeps_forward(layer, Linear):
+        plain = _plain(lambda z: _linear_forward(layer, z), x, y)
+        if plain is None or kinks is not None:
+            return LayerPlan(samplewise=True)
+        return LayerPlan(
+            samplewise=True,
+            forward=plain,
+            perturbed=lambda xi, yi, param, i, d: _linear_columns(layer, xi, yi, param, i, d),
+            after_column=_after_column(layer, x, y),
+        )
+    if isinstance(layer, Activation) and _keeps_forward(layer, Activation):
+        plain = _plain(layer.function, x, y)
+        if plain is None:
+            return LayerPlan(samplewise=True)
+        elementwise = _close(_columns_of(plain, x), y)
+        if kinks is not None:
+            distance = layer.kink_distance
+            elementwise = elementwise and _close(_columns_of(distance, x), kinks)
+            return LayerPlan(True, plain, columnwise=elementwise, kinks=distance)
+        return LayerPlan(True, plain, columnwise=elementwise)
+    return LayerPlan(samplewise=True)

@@ -1,0 +1,111 @@
+"""The scalar end of a chain: a loss over the last layer's output ``(m, k)``, summed per sample.
+
+Besides full stacked outputs, a head evaluates outputs that differ from the checked point's in
+one row (an entry of ``x`` moved) or in one column (a parameter moved in the last layers),
+at ``O(m + k)`` or ``O(m)`` per perturbation where it can.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+
+from layerkit._typing import Array, Float64Array, IntArray
+
+
+class Head(ABC):
+    """A loss of the last output, for many perturbed outputs at once."""
+
+    @abstractmethod
+    def values(self, out: Float64Array) -> Float64Array:
+        """Loss for each stacked output ``(n, m, k)`` -> ``(n,)``."""
+
+    @abstractmethod
+    def grad(self, out: Float64Array) -> Float64Array:
+        """Gradient of the loss w.r.t. one output ``(m, k)``."""
+
+    def replaced_rows(
+        self, base: Float64Array, rows: IntArray, new_rows: Float64Array
+    ) -> Float64Array:
+        """Loss of ``base`` ``(m, k)`` with row ``rows[j]`` replaced by ``new_rows[j]`` ``(n, k)``,
+        for each ``j`` -> ``(n,)``; equal to :meth:`values` on the full outputs."""
+        n = rows.shape[0]
+        stacked = np.repeat(base[np.newaxis], n, axis=0)
+        stacked[np.arange(n), rows] = new_rows
+        return self.values(stacked)
+
+    def replaced_columns(
+        self, base: Float64Array, cols: IntArray, new_cols: Float64Array
+    ) -> Float64Array:
+        """Loss of ``base`` ``(m, k)`` with column ``cols[j]`` replaced by ``new_cols[j]``
+        ``(n, m)``, for each ``j`` -> ``(n,)``; equal to :meth:`values` on the full outputs."""
+        n, m = new_cols.shape
+        if base.shape[1] == 1:
+            return self.values(new_cols.reshape(n, m, 1))
+        stacked = np.repeat(base[np.newaxis], n, axis=0)
+        stacked[np.arange(n), :, cols] = new_cols
+        return self.values(stacked)
+
+
+def _replace_and_reduce(
+    per_row: Float64Array, rows: IntArray, new_values: Float64Array, *, mean: bool
+) -> Float64Array:
+    """Per-row terms ``(m,)`` with entry ``rows[j]`` set to ``new_values[j]``, reduced over rows
+    for each ``j`` -> ``(n,)`` (the same reduction as on a full ``(n, m)`` stack)."""
+    n = rows.shape[0]
+    stacked = np.repeat(per_row[np.newaxis], n, axis=0)
+    stacked[np.arange(n), rows] = new_values
+    return np.asarray(stacked.mean(axis=-1) if mean else stacked.sum(axis=-1))
+
+
+@attrs.frozen(eq=False)
+class ProjectionHead(Head):
+    """``L = sum(r * y)`` for a fixed random ``r`` ``(m, k)``: checks a layer in isolation."""
+
+    weights: Float64Array
+
+    def values(self, out: Float64Array) -> Float64Array:
+        return np.asarray((out * self.weights).sum(axis=-1).sum(axis=-1))
+
+    def grad(self, out: Float64Array) -> Float64Array:
+        return self.weights
+
+    def replaced_rows(
+        self, base: Float64Array, rows: IntArray, new_rows: Float64Array
+    ) -> Float64Array:
+        per_row = np.asarray((base * self.weights).sum(axis=-1))
+        new_values = np.asarray((new_rows * self.weights[rows]).sum(axis=-1))
+        return _replace_and_reduce(per_row, rows, new_values, mean=False)
+
+    def replaced_columns(
+        self, base: Float64Array, cols: IntArray, new_cols: Float64Array
+    ) -> Float64Array:
+        """Per column ``O(m)``: the other columns' sum once, plus the new column's."""
+        per_column = np.asarray((base * self.weights).sum(axis=0))
+        others = per_column.sum() - per_column[cols]
+        return np.asarray(others + np.einsum("nm,mn->n", new_cols, self.weights[:, cols]))
+
+
+@attrs.frozen(eq=False)
+class ModelLossHead(Head):
+    """The model's mean loss on targets ``y`` (from logits when a Sigmoid feeds BCE)."""
+
+    sample_losses: Callable[[Array, Array], Array]
+    loss_grad: Callable[[Array, Array], Array]
+    targets: Float64Array
+
+    def values(self, out: Float64Array) -> Float64Array:
+        return np.asarray(self.sample_losses(out, self.targets).mean(axis=-1), dtype=np.float64)
+
+    def grad(self, out: Float64Array) -> Float64Array:
+        return np.asarray(self.loss_grad(out, self.targets), dtype=np.float64)
+
+    def replaced_rows(
+        self, base: Float64Array, rows: IntArray, new_rows: Float64Array
+    ) -> Float64Array:
+        per_row = np.asarray(self.sample_losses(base, self.targets), dtype=np.float64)
+        new_values = np.asarray(self.sample_losses(new_rows, self.targets[rows]), dtype=np.float64)
+        return _replace_and_reduce(per_row, rows, new_values, mean=True)
