@@ -19,7 +19,8 @@ import pytest
 
 import layerkit as lk
 from layerkit import cli
-from layerkit.cli import inject_seed_bugs, main
+from layerkit.cli import main, progress
+from layerkit.testing import inject_seed_bugs
 
 SEED_TENSORS = ["W1", "b1", "W2", "b2", "W3", "b3"]
 LAYER_0 = "layer 0 (Linear(4->5))"
@@ -288,62 +289,91 @@ class TestProgress:
         def isatty(self) -> bool:
             return True
 
-    def test_spinner_on_a_terminal_for_a_long_check(
+    def test_bar_on_a_terminal(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Expected to be long and stderr a terminal: a spinner on stderr, erased at the end."""
+        """stderr a terminal, the run long enough: a bar with count, erased at the end."""
         terminal = self.Terminal()
         monkeypatch.setattr(sys, "stderr", terminal)
-        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
         code = main(["check"])
         out = capsys.readouterr().out
         assert code == 0
         written = terminal.getvalue()
-        assert "checking 47 parameters" in written
+        assert "checking 47 parameters" in written and "0/47" in written and "47/47" in written
         assert written.endswith("\r") and written.rstrip("\r").split("\r")[-1].strip() == ""
         assert "checking" not in out and table_rows(out) == SEED_TENSORS
 
-    def test_no_spinner_with_json(
+    def test_bar_counts_blocks_of_a_larger_check(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """--json keeps stderr silent even on a terminal."""
+        """A 1k-parameter check reports several intermediate counts, increasing to the total."""
         terminal = self.Terminal()
         monkeypatch.setattr(sys, "stderr", terminal)
-        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
-        assert main(["check", "--json"]) == 0
-        json.loads(capsys.readouterr().out)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
+        assert main(["check", "--arch", "30,30,1", "--batch", "4"]) == 0
+        capsys.readouterr()
+        counts = [
+            tuple(map(int, m)) for m in re.findall(r"\] (\d+)/(\d+)", terminal.getvalue())
+        ]
+        total = 30 * 30 + 30 + 30 + 1
+        assert counts[0] == (0, total) and counts[-1] == (total, total)
+        done = [d for d, _ in counts]
+        assert len(set(done)) > 2 and done == sorted(done)
+
+    @pytest.mark.parametrize("flag", ["--json", "--quiet"])
+    def test_no_bar_with_json_or_quiet(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, flag: str
+    ) -> None:
+        """--json and --quiet keep stderr silent even on a terminal."""
+        terminal = self.Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
+        assert main(["check", flag]) == 0
+        capsys.readouterr()
         assert terminal.getvalue() == ""
 
-    def test_no_spinner_for_a_quick_check(
+    def test_no_bar_for_a_quick_check(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """The seed case is far below a second: nothing on stderr."""
+        """The seed case is far below BAR_AFTER_SECONDS: nothing on stderr."""
         terminal = self.Terminal()
         monkeypatch.setattr(sys, "stderr", terminal)
         assert main(["check"]) == 0
         capsys.readouterr()
         assert terminal.getvalue() == ""
 
-    def test_no_spinner_off_a_terminal(
+    def test_no_bar_off_a_terminal(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Redirected stderr (not a terminal): no spinner, however long the run."""
-        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
+        """Redirected stderr (not a terminal): no bar, however long the run."""
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
         assert run(capsys, "check").err == ""
 
-    def test_estimate_grows_with_parameters_and_rows(self) -> None:
-        """A 12k-parameter check on 512 rows is expected to be long; the seed case short."""
-        small = cli.build_case(None)
-        large = cli.build_case((20, 100, 100, 1), batch=512)
-        estimates = [
-            cli.expected_seconds(
-                cli._check_evaluations(c.model, c.x.shape[0], "exact", 10, False),
-                c.model,
-                c.x.shape[0],
-            )
-            for c in (small, large)
-        ]
-        assert estimates[0] < cli.PROGRESS_AFTER_SECONDS < estimates[1]
+    def test_eta_from_the_rate_so_far(self) -> None:
+        """10 of 40 done in 5 s: 30 left at 0.5 s each is 15 s; the count is shown."""
+        now = [100.0]
+        stream = io.StringIO()
+        bar = progress.ProgressBar(stream, "checking", after=0.0, clock=lambda: now[0])
+        now[0] = 105.0
+        bar(10, 40)
+        assert "10/40" in stream.getvalue() and "ETA 15s" in stream.getvalue()
+        now[0] = 110.0
+        bar(40, 40)
+        assert stream.getvalue().rstrip(" ").endswith("40/40  done")
+        bar.close()
+        assert stream.getvalue().endswith("\r")
+
+    def test_sweep_bar(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The sweep reports one unit per step."""
+        terminal = self.Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
+        assert main(["sweep", "--points", "3"]) == 0
+        capsys.readouterr()
+        assert "0/4" in terminal.getvalue() and "4/4" in terminal.getvalue()
 
 
 def sweep_rows(out: str) -> list[tuple[float, float, str]]:
@@ -442,8 +472,11 @@ class TestCommand:
         ("command", "options"),
         [
             ("check", ["--arch", "--batch", "--seed", "--mode", "--samples", "--per-layer",
-                       "--inject-seed-bugs", "--dtype", "--rtol", "--json"]),
-            ("sweep", ["--arch", "--points", "--plot", "--json"]),
+                       "--inject-seed-bugs", "--dtype", "--rtol", "--json", "--atol", "--step",
+                       "--safety", "--directions", "--worst", "--model", "--params", "--data",
+                       "--quiet"]),
+            ("sweep", ["--arch", "--points", "--plot", "--json", "--model", "--params",
+                       "--data", "--quiet"]),
         ],
     )  # fmt: skip
     def test_command_help_lists_its_options(
@@ -454,6 +487,15 @@ class TestCommand:
         assert result.code == 0
         for option in options:
             assert option in result.out
+
+    def test_python_dash_m_layerkit(self) -> None:
+        """``python -m layerkit check --inject-seed-bugs``: exit 1, FAIL naming W2 and b1."""
+        done = subprocess.run(
+            [sys.executable, "-m", "layerkit", "check", "--inject-seed-bugs", "--quiet"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        assert done.stdout.startswith("FAIL") and "W2" in done.stdout and "b1" in done.stdout
 
     def test_python_dash_m(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -38,7 +38,9 @@ class Integer:
     def rule(self) -> str:
         """The rule, as error messages state it."""
         kind = "positive" if self.minimum == 1 else "non-negative"
-        return f"must be a {kind} integer" if self.minimum in (0, 1) else f"must be >= {self.minimum}"
+        return (
+            f"must be a {kind} integer" if self.minimum in (0, 1) else f"must be >= {self.minimum}"
+        )
 
     def parse(self, text: str) -> int:
         """The value of a command-line text (ValueError if it is not an integer)."""
@@ -168,9 +170,7 @@ class CheckOptions:
         3.0, Number(positive=True), "factor on the numeric error bound that must fit in", "S"
     )
     worst: int = _option(5, Integer(1), "worst entries reported per tensor", "N")
-    progress: Progress | None = attrs.field(
-        default=None, validator=_progress, eq=False, repr=False
-    )
+    progress: Progress | None = attrs.field(default=None, validator=_progress, eq=False, repr=False)
 
     @property
     def tolerance(self) -> Tolerance:
