@@ -11,13 +11,13 @@ memory than half the machine's, or output that cannot be written), 130 interrupt
 A reader that closes the pipe early (``layerkit check | head -1``) does not change the exit
 code: it is still the verdict's.
 
-One idea per module: [`app`][layerkit.cli.app] runs the command and maps errors to exit codes,
-[`parser`][layerkit.cli.parser] builds the arguments, [`flags`][layerkit.cli.flags] derives
+One idea per module: `app` runs the command and maps errors to exit codes,
+`parser` builds the arguments, `flags` derives
 the check-option flags from [`CheckOptions`][layerkit.CheckOptions],
-[`case`][layerkit.cli.case] builds what is checked, [`user_model`][layerkit.cli.user_model]
-loads ``--model`` and ``--data``, [`commands`][layerkit.cli.commands] runs ``check`` and
-``sweep``, [`sweep_output`][layerkit.cli.sweep_output] prints and plots the sweep, and
-[`progress`][layerkit.cli.progress] draws the progress bar.
+`case` builds what is checked, `user_model`
+loads ``--model`` and ``--data``, `commands` runs ``check`` and
+``sweep``, `sweep_output` prints and plots the sweep, and
+`progress` draws the progress bar.
 """
 
 from __future__ import annotations

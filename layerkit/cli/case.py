@@ -47,7 +47,7 @@ def memory_limit() -> int:
 
 def check_memory(needed: float, what: str) -> None:
     """Refuse (ConfigError, exit 2) a command estimated to need more than
-    [`memory_limit`][layerkit.cli.case.memory_limit] bytes, naming the option responsible
+    `memory_limit` bytes, naming the option responsible
     (``what``)."""
     limit = memory_limit()
     if needed > limit:
@@ -114,8 +114,8 @@ def build_case(
 
     Raises:
         ConfigError: options that do not go together, or a request too big for the machine;
-            the errors of [`load_model`][layerkit.cli.user_model.load_model],
-            [`load_data`][layerkit.cli.user_model.load_data] and
+            the errors of `load_model`,
+            `load_data` and
             [`load_params`][layerkit.load_params].
     """
     if batch is not None and (arch is None or data is not None):
@@ -134,7 +134,8 @@ def build_case(
         raise ConfigError(msg)
     if model is not None:
         net = load_model(model)
-        x = y = np.zeros((0, 0))
+        x: Array = np.zeros((0, 0))
+        y: Array = x
         what = f"{model}"
     elif arch is not None:
         net, x, y, what = _arch_case(arch, batch, seed)

@@ -49,7 +49,7 @@ def summary(report: GradCheckReport | LayersReport) -> str:
 
 
 def case_from_args(args: argparse.Namespace, *, dtype: str | None = None) -> Case:
-    """The [`Case`][layerkit.cli.case.Case] the case options describe."""
+    """The `Case` the case options describe."""
     return build_case(
         args.arch,
         batch=args.batch,

@@ -1,5 +1,5 @@
 """The ``layerkit`` argument parser: subcommands ``check`` and ``sweep``, usage errors as one
-line on stderr (exit 2). The check-option flags come from [`flags`][layerkit.cli.flags]."""
+line on stderr (exit 2). The check-option flags come from `flags`."""
 
 from __future__ import annotations
 

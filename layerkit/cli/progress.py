@@ -25,7 +25,7 @@ def _seconds(value: float) -> str:
 
 class ProgressBar:
     """``label [#####-----] done/total  ETA 12s`` on ``stream``, redrawn in place at each call,
-    erased by [`close`][layerkit.cli.progress.ProgressBar.close].
+    erased by `close`.
 
     The ETA is the time so far per unit done, times the units left (``?`` before any is done).
 
@@ -83,7 +83,7 @@ class ProgressBar:
 
 
 def progress_bar(label: str, *, quiet: bool) -> ProgressBar | None:
-    """A [`ProgressBar`][layerkit.cli.progress.ProgressBar] on stderr when stderr is a terminal
+    """A `ProgressBar` on stderr when stderr is a terminal
     and ``quiet`` is false; else None (no callback)."""
     stream = sys.stderr
     isatty = getattr(stream, "isatty", None)

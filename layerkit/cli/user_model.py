@@ -3,8 +3,8 @@
 
 Every failure (no such module or file, no such attribute, not callable, the import or the
 factory raised, not a [`Sequential`][layerkit.Sequential], a data file without ``x`` or ``y``,
-the wrong shapes, NaN/Inf) is a [`ConfigError`][layerkit.errors.ConfigError] (or another
-[`LayerkitError`][layerkit.LayerkitError]) naming the ``--model`` or ``--data`` value: the
+the wrong shapes, NaN/Inf) is a `ConfigError` (or another
+`LayerkitError`) naming the ``--model`` or ``--data`` value: the
 command prints it on one line and exits with 2, never a traceback.
 """
 
