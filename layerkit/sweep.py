@@ -10,7 +10,7 @@ with its floor near ``h = eps^(1/3)`` (about 6e-6 in float64, layerkit's default
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -21,7 +21,13 @@ from layerkit.errors import ConfigError
 from layerkit.gradcheck.numeric import DEFAULT_STEP
 from layerkit.sequential import Sequential
 
-__all__ = ["DEFAULT_STEP", "SweepResult", "default_steps", "step_sweep"]
+__all__ = ["DEFAULT_STEP", "V_DEPTH", "SweepResult", "default_steps", "step_sweep"]
+
+V_DEPTH = 1e-3
+"""A sweep has a V when its smallest ``difference`` lies at an inner step and is at most this
+fraction of the ``difference`` at both ends (truncation at the largest step, round-off at the
+smallest). A correct gradient's floor lies many orders below both; a wrong one's error stays
+at the bug's size at every step, so the curve has no V."""
 
 
 def default_steps(
@@ -84,6 +90,18 @@ class SweepResult:
         return None if index is None else self.steps[index]
 
     @property
+    def has_v(self) -> bool:
+        """True when the ``difference`` falls to a floor at an inner step and rises on both
+        sides (by at least ``1 / V_DEPTH``): truncation and round-off, and a correct gradient
+        between them. False when it never falls far: the analytic gradient is wrong."""
+        best = self.best_index
+        if best is None or best in (0, len(self.steps) - 1):
+            return False
+        floor = self.difference[best]
+        ends = (self.difference[0], self.difference[-1])
+        return all(not math.isfinite(end) or floor <= V_DEPTH * end for end in ends)
+
+    @property
     def default_step(self) -> float:
         """layerkit's default (relative) step ``eps^(1/3)``, for comparison."""
         return float(DEFAULT_STEP)
@@ -98,6 +116,7 @@ class SweepResult:
             "default_step": self.default_step,
             "best_step": None if best is None else self.steps[best],
             "best_difference": None if best is None else _number(self.difference[best]),
+            "has_v": self.has_v,
             "points": [
                 {"step": h, "difference": _number(d), "max_rel_error": _number(r)}
                 for h, d, r in zip(self.steps, self.difference, self.max_rel_error, strict=True)
@@ -134,7 +153,12 @@ def _errors(analytic: Float64Array, numeric: Float64Array) -> tuple[float, float
 
 
 def step_sweep(
-    model: Sequential, x: ArrayLike, y: ArrayLike, steps: Sequence[float] | None = None
+    model: Sequential,
+    x: ArrayLike,
+    y: ArrayLike,
+    steps: Sequence[float] | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
     """Central differences of ``model``'s mean loss with a fixed absolute step, per step.
 
@@ -145,7 +169,7 @@ def step_sweep(
 
     **Arguments:** ``model`` a :class:`~layerkit.Sequential` with a loss; ``x`` ``(m, in)``;
     ``y`` ``(m, out)`` targets in [0, 1]; ``steps`` positive numbers (default
-    :func:`default_steps`).
+    :func:`default_steps`); ``progress(done, total)`` is called after each step, if given.
 
     **Returns:** a :class:`SweepResult` with one ``difference`` and ``max_rel_error`` per step.
     """
@@ -167,7 +191,9 @@ def step_sweep(
     live = [work.params()[n] for n in names]
     differences: list[float] = []
     max_rel: list[float] = []
-    for h in values:
+    for done, h in enumerate(values):
+        if progress is not None:
+            progress(done, len(values))
         numeric = np.empty_like(analytic)
         position = 0
         for array in live:
@@ -184,6 +210,8 @@ def step_sweep(
         difference, worst = _errors(analytic, numeric)
         differences.append(difference)
         max_rel.append(worst)
+    if progress is not None:
+        progress(len(values), len(values))
     return SweepResult(
         steps=values,
         difference=tuple(differences),

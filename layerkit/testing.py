@@ -1,16 +1,119 @@
-"""Assertions for users' own test suites (pytest or unittest)."""
+"""Testing helpers: assertions for users' own test suites (pytest or unittest), and the
+planted gradient bugs that the ``layerkit`` command, layerkit's tests and its examples use to
+show a check failing.
+
+A planted bug wraps a real [`Linear`][layerkit.Linear]: the forward and the loss are exactly
+the wrapped layer's, only some parameter gradients of its backward are scaled (or one entry is
+shifted), so a correct checker must fail on exactly those tensors and nothing else.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from layerkit._typing import ArrayLike, Float64Array
+import numpy as np
+
+from layerkit._typing import Array, ArrayLike, Float64Array
 from layerkit.errors import ConfigError
 from layerkit.gradcheck import check_function, check_layer, check_model
 from layerkit.gradcheck.report import GradCheckReport, LayersReport
 from layerkit.layers.base import Layer
+from layerkit.layers.linear import Linear, LinearCache
 from layerkit.sequential import Sequential
+
+SEED_BUGS: dict[str, float] = {"W2": 2.0, "b1": 4.0}
+"""The seed notebook's planted bugs: ``dW2`` doubled, ``db1`` times four."""
+
+
+class ScaledGradLinear(Linear):
+    """A [`Linear`][layerkit.Linear] whose backward gets some parameter gradients wrong.
+
+    The forward, the parameters and the input gradient are the wrapped layer's; the gradient of
+    each local name in ``scale`` (``W``, ``b``) is multiplied by its factor, and ``poke`` (if
+    given) adds ``amount`` to one entry of one gradient.
+
+    Args:
+        base: the layer whose parameters are copied.
+        scale: local name -> factor, e.g. ``{"W": 2.0}``.
+        poke: ``(local name, index, amount)``: one wrong entry, e.g. ``("b", (0,), 1e-3)``.
+    """
+
+    def __init__(
+        self,
+        base: Linear,
+        scale: Mapping[str, float] | None = None,
+        poke: tuple[str, tuple[int, ...], float] | None = None,
+    ) -> None:
+        self.W = base.W.copy()
+        self.b = base.b.copy()
+        self.scale = dict(scale or {})
+        self.poke = poke
+
+    def backward(self, cache: LinearCache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
+        grad_x, grads = super().backward(cache, grad_out)
+        grads = {name: g * self.scale.get(name, 1.0) for name, g in grads.items()}
+        if self.poke is not None:
+            name, index, amount = self.poke
+            grads[name] = grads[name].copy()
+            grads[name][index] += amount
+        return grad_x, grads
+
+    def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> ScaledGradLinear:
+        return ScaledGradLinear(super().astype(dtype), self.scale, self.poke)
+
+
+def plant_gradient_bugs(model: Sequential, factors: Mapping[str, float]) -> Sequential:
+    """A copy of ``model`` whose gradients of the named tensors are multiplied by their factors.
+
+    Each named tensor must belong to a [`Linear`][layerkit.Linear] layer, which is replaced by
+    a [`ScaledGradLinear`][layerkit.testing.ScaledGradLinear]; ``model`` itself is untouched.
+
+    Args:
+        model: the model (its loss is kept).
+        factors: model tensor name -> factor, e.g. ``{"W2": 2.0, "b1": 4.0}``.
+
+    Returns:
+        The bugged copy.
+
+    Raises:
+        ConfigError: a name is not one of the model's tensors, or its layer is not a Linear.
+    """
+    names = model.param_spec.names
+    by_layer: dict[int, dict[str, float]] = {}
+    for name, factor in factors.items():
+        if name not in names:
+            msg = (
+                f"plant_gradient_bugs: the model has no parameter {name!r} (bugs {list(factors)} "
+                f"need two or more Linear layers); it has {', '.join(names) or 'no parameters'}."
+            )
+            raise ConfigError(msg)
+        ref = model.param_ref(name)
+        by_layer.setdefault(ref.index, {})[ref.local] = factor
+    layers = list(model.layers)
+    for index, scale in by_layer.items():
+        layer = layers[index]
+        if not isinstance(layer, Linear):
+            msg = f"plant_gradient_bugs: layer {index} ({layer.name}) must be a Linear layer."
+            raise ConfigError(msg)
+        layers[index] = ScaledGradLinear(layer, scale)
+    return Sequential(layers, loss=model.loss)
+
+
+def inject_seed_bugs(model: Sequential) -> Sequential:
+    """A copy of ``model`` with the seed notebook's bugs planted: ``dW2`` doubled and ``db1``
+    times four (see [`plant_gradient_bugs`][layerkit.testing.plant_gradient_bugs]).
+
+    Raises:
+        ConfigError: the model has no ``W2`` or ``b1`` in a Linear layer (the message names
+            the ``--inject-seed-bugs`` flag, which calls this).
+    """
+    try:
+        return plant_gradient_bugs(model, SEED_BUGS)
+    except ConfigError as error:
+        detail = str(error).removeprefix("plant_gradient_bugs: ")
+        msg = f"inject_seed_bugs (--inject-seed-bugs) needs W2 and b1 in Linear layers: {detail}"
+        raise ConfigError(msg) from None
 
 
 def assert_report_ok(

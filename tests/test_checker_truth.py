@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_gradcheck import BuggyLinear, notebook_functions
+from test_gradcheck import notebook_functions
 
 import layerkit as lk
 from layerkit import check_function, check_layer, check_model
@@ -26,6 +26,7 @@ from layerkit.gradcheck.report import REASONS, GradCheckReport
 from layerkit.layers import Linear, ReLU, Sigmoid
 from layerkit.layers.linear import LinearCache
 from layerkit.losses import BCELoss, MSELoss, SoftmaxCrossEntropyLoss
+from layerkit.testing import ScaledGradLinear
 
 Loss = Callable[[dict[str, Float64Array]], object]
 Grad = Callable[[dict[str, Float64Array]], Mapping[str, Array]]
@@ -135,7 +136,7 @@ class TestLossMagnitudeAndOffsets:
         first = case.model[0]
         assert isinstance(first, Linear)
         model = lk.Sequential(
-            [BuggyLinear(first, scale={"b": -1.0}), *case.model.layers[1:]], loss=BCELoss()
+            [ScaledGradLinear(first, scale={"b": -1.0}), *case.model.layers[1:]], loss=BCELoss()
         )
         report = check_model(model, case.x * 1e10, case.y)
         assert report["b1"].verdict != "pass", str(report)
@@ -540,7 +541,7 @@ class TestFastModeOnABigReLUNet:
         layers = list(model.layers)
         base = layers[position]
         assert isinstance(base, Linear)
-        layers[position] = BuggyLinear(base, scale={key: 1 + RESOLVED_BUG})
+        layers[position] = ScaledGradLinear(base, scale={key: 1 + RESOLVED_BUG})
         report = check_model(
             lk.Sequential(layers, loss=BCELoss()), x, y, mode="fast", localise=False
         )
@@ -629,7 +630,7 @@ class TestRandomNetsWithSmallBugs:
             never_fails(correct)
             base = layers[position]
             assert isinstance(base, Linear)
-            layers[position] = BuggyLinear(base, scale={key: 1 + RESOLVED_BUG})
+            layers[position] = ScaledGradLinear(base, scale={key: 1 + RESOLVED_BUG})
             buggy = check_model(lk.Sequential(layers, loss=BCELoss()), x, y, localise=False)
             assert buggy.failed in ((), (name,)), str(buggy)
             assert buggy[name].verdict != "pass", str(buggy)

@@ -19,7 +19,8 @@ import pytest
 
 import layerkit as lk
 from layerkit import cli
-from layerkit.cli import inject_seed_bugs, main
+from layerkit.cli import main, progress
+from layerkit.testing import inject_seed_bugs
 
 SEED_TENSORS = ["W1", "b1", "W2", "b2", "W3", "b3"]
 LAYER_0 = "layer 0 (Linear(4->5))"
@@ -288,62 +289,91 @@ class TestProgress:
         def isatty(self) -> bool:
             return True
 
-    def test_spinner_on_a_terminal_for_a_long_check(
+    def test_bar_on_a_terminal(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Expected to be long and stderr a terminal: a spinner on stderr, erased at the end."""
+        """stderr a terminal, the run long enough: a bar with count, erased at the end."""
         terminal = self.Terminal()
         monkeypatch.setattr(sys, "stderr", terminal)
-        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
         code = main(["check"])
         out = capsys.readouterr().out
         assert code == 0
         written = terminal.getvalue()
-        assert "checking 47 parameters" in written
+        assert "checking 47 parameters" in written and "0/47" in written and "47/47" in written
         assert written.endswith("\r") and written.rstrip("\r").split("\r")[-1].strip() == ""
         assert "checking" not in out and table_rows(out) == SEED_TENSORS
 
-    def test_no_spinner_with_json(
+    def test_bar_counts_blocks_of_a_larger_check(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """--json keeps stderr silent even on a terminal."""
+        """A 1k-parameter check reports several intermediate counts, increasing to the total."""
         terminal = self.Terminal()
         monkeypatch.setattr(sys, "stderr", terminal)
-        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
-        assert main(["check", "--json"]) == 0
-        json.loads(capsys.readouterr().out)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
+        assert main(["check", "--arch", "30,30,1", "--batch", "4"]) == 0
+        capsys.readouterr()
+        counts = [
+            tuple(map(int, m)) for m in re.findall(r"\] (\d+)/(\d+)", terminal.getvalue())
+        ]
+        total = 30 * 30 + 30 + 30 + 1
+        assert counts[0] == (0, total) and counts[-1] == (total, total)
+        done = [d for d, _ in counts]
+        assert len(set(done)) > 2 and done == sorted(done)
+
+    @pytest.mark.parametrize("flag", ["--json", "--quiet"])
+    def test_no_bar_with_json_or_quiet(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, flag: str
+    ) -> None:
+        """--json and --quiet keep stderr silent even on a terminal."""
+        terminal = self.Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
+        assert main(["check", flag]) == 0
+        capsys.readouterr()
         assert terminal.getvalue() == ""
 
-    def test_no_spinner_for_a_quick_check(
+    def test_no_bar_for_a_quick_check(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """The seed case is far below a second: nothing on stderr."""
+        """The seed case is far below BAR_AFTER_SECONDS: nothing on stderr."""
         terminal = self.Terminal()
         monkeypatch.setattr(sys, "stderr", terminal)
         assert main(["check"]) == 0
         capsys.readouterr()
         assert terminal.getvalue() == ""
 
-    def test_no_spinner_off_a_terminal(
+    def test_no_bar_off_a_terminal(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Redirected stderr (not a terminal): no spinner, however long the run."""
-        monkeypatch.setattr(cli, "PROGRESS_AFTER_SECONDS", -1.0)
+        """Redirected stderr (not a terminal): no bar, however long the run."""
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
         assert run(capsys, "check").err == ""
 
-    def test_estimate_grows_with_parameters_and_rows(self) -> None:
-        """A 12k-parameter check on 512 rows is expected to be long; the seed case short."""
-        small = cli.build_case(None)
-        large = cli.build_case((20, 100, 100, 1), batch=512)
-        estimates = [
-            cli.expected_seconds(
-                cli._check_evaluations(c.model, c.x.shape[0], "exact", 10, False),
-                c.model,
-                c.x.shape[0],
-            )
-            for c in (small, large)
-        ]
-        assert estimates[0] < cli.PROGRESS_AFTER_SECONDS < estimates[1]
+    def test_eta_from_the_rate_so_far(self) -> None:
+        """10 of 40 done in 5 s: 30 left at 0.5 s each is 15 s; the count is shown."""
+        now = [100.0]
+        stream = io.StringIO()
+        bar = progress.ProgressBar(stream, "checking", after=0.0, clock=lambda: now[0])
+        now[0] = 105.0
+        bar(10, 40)
+        assert "10/40" in stream.getvalue() and "ETA 15s" in stream.getvalue()
+        now[0] = 110.0
+        bar(40, 40)
+        assert stream.getvalue().rstrip(" ").endswith("40/40  done")
+        bar.close()
+        assert stream.getvalue().endswith("\r")
+
+    def test_sweep_bar(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The sweep reports one unit per step."""
+        terminal = self.Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setattr(progress, "BAR_AFTER_SECONDS", -1.0)
+        assert main(["sweep", "--points", "3"]) == 0
+        capsys.readouterr()
+        assert "0/4" in terminal.getvalue() and "4/4" in terminal.getvalue()
 
 
 def sweep_rows(out: str) -> list[tuple[float, float, str]]:
@@ -442,8 +472,11 @@ class TestCommand:
         ("command", "options"),
         [
             ("check", ["--arch", "--batch", "--seed", "--mode", "--samples", "--per-layer",
-                       "--inject-seed-bugs", "--dtype", "--rtol", "--json"]),
-            ("sweep", ["--arch", "--points", "--plot", "--json"]),
+                       "--inject-seed-bugs", "--dtype", "--rtol", "--json", "--atol", "--step",
+                       "--safety", "--directions", "--worst", "--model", "--params", "--data",
+                       "--quiet"]),
+            ("sweep", ["--arch", "--points", "--plot", "--json", "--model", "--params",
+                       "--data", "--quiet"]),
         ],
     )  # fmt: skip
     def test_command_help_lists_its_options(
@@ -454,6 +487,15 @@ class TestCommand:
         assert result.code == 0
         for option in options:
             assert option in result.out
+
+    def test_python_dash_m_layerkit(self) -> None:
+        """``python -m layerkit check --inject-seed-bugs``: exit 1, FAIL naming W2 and b1."""
+        done = subprocess.run(
+            [sys.executable, "-m", "layerkit", "check", "--inject-seed-bugs", "--quiet"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        assert done.stdout.startswith("FAIL") and "W2" in done.stdout and "b1" in done.stdout
 
     def test_python_dash_m(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -478,3 +520,370 @@ class TestCommand:
         assert done.returncode == 0, done.stderr
         assert table_rows(done.stdout) == SEED_TENSORS
         assert done.stderr == ""
+
+
+USER_MODEL = '''
+"""A user's own network: a custom layer and a custom loss."""
+
+import numpy as np
+
+import layerkit as lk
+from layerkit.losses import Loss
+
+
+class Cube(lk.Layer):
+    """y = x**3 / 3 elementwise; ``bug`` scales its input gradient (1: correct)."""
+
+    def __init__(self, bug=1.0):
+        self.bug = bug
+
+    def params(self):
+        return {}
+
+    def forward(self, x, *, noise=None):
+        return x**3 / 3, x
+
+    def backward(self, cache, grad_out):
+        return self.bug * grad_out * cache**2, {}
+
+
+class LogCosh(Loss):
+    """mean_k log(cosh(out - y)); ``bug`` scales its gradient."""
+
+    def __init__(self, bug=1.0):
+        self.bug = bug
+
+    def sample_losses(self, out, y):
+        return np.log(np.cosh(out - y)).mean(axis=-1)
+
+    def sample_grads(self, out, y):
+        return self.bug * np.tanh(out - y) / out.shape[-1]
+
+
+def build(cube_bug=1.0, loss_bug=1.0):
+    return lk.Sequential(
+        lk.Linear(3, 4, seed=1), Cube(cube_bug), lk.Linear(4, 2, seed=2), loss=LogCosh(loss_bug)
+    )
+
+
+def build_buggy_layer():
+    return build(cube_bug=1.5)
+
+
+def build_buggy_loss():
+    return build(loss_bug=0.5)
+
+
+def not_a_model():
+    return 42
+
+
+def raises():
+    raise RuntimeError("cannot build today")
+
+
+NUMBER = 3
+'''
+
+
+@attrs.frozen
+class UserFiles:
+    """A user's model file, a parameter file and a data file in ``tmp_path``."""
+
+    model: Path
+    params: Path
+    data: Path
+    loss: float
+    """The loss at the saved parameters and data, computed here (not by the CLI)."""
+
+
+@pytest.fixture
+def user_files(tmp_path: Path) -> UserFiles:
+    model_file = tmp_path / "my_net.py"
+    model_file.write_text(USER_MODEL, encoding="utf-8")
+    namespace = runpy.run_path(str(model_file))
+    model = namespace["build"]()
+    rng = np.random.default_rng(7)
+    model.set_params({k: v + 0.1 * rng.standard_normal(v.shape) for k, v in model.params().items()})
+    params = lk.save_params(model, tmp_path / "weights.npz")
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    np.savez(tmp_path / "batch.npz", x=x, y=y)
+    loss, _ = model.loss_and_grad(x, y)
+    return UserFiles(model_file, params, tmp_path / "batch.npz", float(loss))
+
+
+def user_check(
+    capsys: pytest.CaptureFixture[str], files: UserFiles, factory: str, *extra: str
+) -> Run:
+    return run(
+        capsys, "check", "--model", f"{files.model}:{factory}", "--params", str(files.params),
+        "--data", str(files.data), *extra,
+    )  # fmt: skip
+
+
+class TestUserModel:
+    def test_correct_model_passes_with_its_params_and_data(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles
+    ) -> None:
+        """The user's file, parameters and data: PASS, exit 0, at the saved parameters."""
+        result = user_check(capsys, user_files, "build", "--json")
+        assert result.code == 0, result.err
+        report = result.json()
+        assert report["verdict"] == "pass"
+        assert [t["name"] for t in report["tensors"]] == ["W1", "b1", "W2", "b2"]
+        assert report["loss"] == pytest.approx(user_files.loss, rel=1e-12)
+
+    def test_text_output_names_the_files(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles
+    ) -> None:
+        result = user_check(capsys, user_files, "build")
+        assert result.code == 0
+        first = result.out.splitlines()[0]
+        assert "my_net.py:build" in first and "weights.npz" in first and "6 examples" in first
+
+    def test_bug_in_a_custom_layer_names_that_layer(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles
+    ) -> None:
+        """A wrong backward in Cube: exit 1, the tensors below it fail, Cube is the culprit."""
+        result = user_check(capsys, user_files, "build_buggy_layer", "--json")
+        assert result.code == 1
+        report = result.json()
+        assert failing(report) == {"W1", "b1"}
+        assert len(report["culprits"]) == 1 and "Cube" in report["culprits"][0]
+        text = user_check(capsys, user_files, "build_buggy_layer", "--quiet")
+        assert text.code == 1 and text.out.startswith("FAIL") and "Cube" in text.out
+
+    def test_bug_in_a_custom_loss_fails_without_a_faulty_layer(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles
+    ) -> None:
+        """A gradient of the loss halved: every tensor fails, no layer fails alone."""
+        result = user_check(capsys, user_files, "build_buggy_loss", "--json")
+        assert result.code == 1
+        report = result.json()
+        assert failing(report) == {"W1", "b1", "W2", "b2"}
+        assert any("the fault may be in the loss" in note for note in report["notes"])
+
+    def test_module_spec_from_the_current_directory(
+        self,
+        capsys: pytest.CaptureFixture[str],
+        user_files: UserFiles,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """``--model my_net:build`` imports the module from the current directory."""
+        monkeypatch.chdir(user_files.model.parent)
+        monkeypatch.delitem(sys.modules, "my_net", raising=False)
+        result = run(capsys, "check", "--model", "my_net:build", "--data", "batch.npz", "--json")
+        assert result.code == 0, result.err
+        sys.modules.pop("my_net", None)
+
+    def test_sweep_of_a_buggy_user_model_has_no_v(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles
+    ) -> None:
+        spec = f"{user_files.model}:build_buggy_layer"
+        result = run(capsys, "sweep", "--model", spec, "--data", str(user_files.data), "--quiet")
+        assert result.code == 0 and result.out.startswith("NO V")
+
+    @pytest.mark.parametrize(
+        ("spec", "named"),
+        [
+            ("{file}:nope", "has no attribute 'nope'"),
+            ("{file}:NUMBER", "not a function"),
+            ("{file}:not_a_model", "must return a layerkit Sequential"),
+            ("{file}:raises", "RuntimeError: cannot build today"),
+            ("{folder}/missing.py:build", "no such file"),
+            ("no_such_module_xyz:build", "no module named 'no_such_module_xyz'"),
+            ("{file}", "module:factory"),
+            ("not a module:build", "neither a module name"),
+        ],
+    )
+    def test_model_errors(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles, spec: str, named: str
+    ) -> None:
+        """Every way --model can go wrong: exit 2, one line naming the spec, no traceback."""
+        text = spec.format(file=user_files.model, folder=user_files.model.parent)
+        result = run(capsys, "check", "--model", text, "--data", str(user_files.data))
+        assert result.code == 2 and result.out == ""
+        assert len(result.err.splitlines()) == 1, result.err
+        assert f"--model {text!r}" in result.err and named in result.err
+
+    def test_import_error_in_the_users_file(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        broken = tmp_path / "broken.py"
+        broken.write_text("import numpy\nx = 1 / 0\n", encoding="utf-8")
+        result = run(capsys, "check", "--model", f"{broken}:f", "--data", "x.npz")
+        assert result.code == 2
+        assert "ZeroDivisionError" in result.err and "broken.py:2" in result.err
+
+    def test_model_needs_data(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles
+    ) -> None:
+        result = run(capsys, "check", "--model", f"{user_files.model}:build")
+        assert result.code == 2 and "needs --data" in result.err
+
+    def test_model_and_arch_exclude_each_other(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles
+    ) -> None:
+        result = run(capsys, "check", "--model", "m:f", "--arch", "3,1")
+        assert result.code == 2 and "--model" in result.err and "--arch" in result.err
+
+    def test_params_from_another_architecture(
+        self, capsys: pytest.CaptureFixture[str], user_files: UserFiles, tmp_path: Path
+    ) -> None:
+        other = lk.save_params(lk.mlp((3, 1)), tmp_path / "other.npz")
+        result = run(
+            capsys, "check", "--model", f"{user_files.model}:build", "--params", str(other),
+            "--data", str(user_files.data),
+        )  # fmt: skip
+        assert result.code == 2 and "other.npz" in result.err
+
+
+class TestDataFile:
+    @pytest.mark.parametrize(
+        ("arrays", "named"),
+        [
+            ({"x": np.zeros((4, 3))}, "no array 'y'"),
+            ({"y": np.zeros((4, 2))}, "no array 'x'"),
+            ({"x": np.zeros((4, 5)), "y": np.zeros((4, 2))}, "x"),
+            ({"x": np.zeros((4, 3)), "y": np.zeros((5, 2))}, "one row per row"),
+            ({"x": np.zeros((4, 3)), "y": np.zeros((4, 7))}, "y"),
+            ({"x": np.full((4, 3), np.nan), "y": np.zeros((4, 2))}, "NaN"),
+            ({"x": np.zeros((4, 3)), "y": np.array([[np.inf, 0]] * 4)}, "NaN/Inf"),
+            ({"x": np.array([["a"] * 3] * 4), "y": np.zeros((4, 2))}, "real numbers"),
+        ],
+    )
+    def test_bad_data(
+        self,
+        capsys: pytest.CaptureFixture[str],
+        user_files: UserFiles,
+        tmp_path: Path,
+        arrays: dict[str, Any],
+        named: str,
+    ) -> None:
+        """Missing arrays, wrong shapes, NaN/Inf, strings: exit 2, one line naming the file."""
+        bad = tmp_path / "bad.npz"
+        np.savez(bad, **arrays)
+        result = run(capsys, "check", "--model", f"{user_files.model}:build", "--data", str(bad))
+        assert result.code == 2 and result.out == ""
+        assert len(result.err.splitlines()) == 1, result.err
+        assert f"--data {str(bad)!r}" in result.err and named in result.err
+
+    @pytest.mark.parametrize("content", [b"not a zip", None])
+    def test_unreadable_data(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes | None
+    ) -> None:
+        target = tmp_path / "data.npz"
+        if content is not None:
+            target.write_bytes(content)
+        result = run(capsys, "check", "--data", str(target))
+        assert result.code == 2 and "--data" in result.err and "Traceback" not in result.err
+
+    def test_data_replaces_the_seed_examples(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """--data without --model: the seed net on the file's rows."""
+        case = lk.fraud_net_seed_case()
+        np.savez(tmp_path / "d.npz", x=case.x[:2], y=case.y[:2])
+        result = run(capsys, "check", "--data", str(tmp_path / "d.npz"), "--json")
+        expected, _ = case.model.loss_and_grad(case.x[:2], case.y[:2])
+        assert result.json()["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+class TestOptionFlags:
+    def test_every_check_option_is_a_flag(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Each CheckOptions field but progress is a --flag of check."""
+        names = [f.name for f in attrs.fields(lk.CheckOptions) if f.name != "progress"]
+        help_text = run(capsys, "check", "--help").out
+        for name in names:
+            assert f"--{name}" in help_text
+
+    @pytest.mark.parametrize(
+        ("flag", "value", "key"),
+        [("--atol", "1e-9", "atol"), ("--step", "1e-4", "step"), ("--rtol", "1e-5", "rtol")],
+    )
+    def test_flags_reach_the_report(
+        self, capsys: pytest.CaptureFixture[str], flag: str, value: str, key: str
+    ) -> None:
+        result = run(capsys, "check", flag, value, "--json")
+        assert result.code == 0 and result.json()[key] == float(value)
+
+    def test_safety_and_worst_reach_the_checker(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--worst 1 reports one entry per tensor; the same check as the library's."""
+        result = run(capsys, "check", "--worst", "1", "--safety", "5", "--json")
+        case = lk.fraud_net_seed_case()
+        expected = lk.check_model(case.model, case.x, case.y, worst=1, safety=5.0).to_dict()
+        assert result.json() == json.loads(json.dumps(expected))
+        assert all(len(t["worst"]) == 1 for t in result.json()["tensors"])
+
+    @pytest.mark.parametrize(
+        ("argv", "bound"),
+        [
+            (["--step", "0.5"], "(0, 0.1]"),
+            (["--step", "0"], "(0, 0.1]"),
+            (["--atol", "-1"], "[0, inf)"),
+            (["--safety", "0"], "(0, inf)"),
+            (["--safety", "abc"], "(0, inf)"),
+            (["--rtol", "1.5"], "[0, 1]"),
+            (["--worst", "0"], "positive integer"),
+            (["--directions", "1.5"], "positive integer"),
+        ],
+    )
+    def test_bad_values_name_the_flag_and_the_real_bound(
+        self, capsys: pytest.CaptureFixture[str], argv: list[str], bound: str
+    ) -> None:
+        result = run(capsys, "check", *argv)
+        assert result.code == 2
+        assert result.err.startswith(f"layerkit: error: argument {argv[0]}: ")
+        assert bound in result.err and repr(argv[1]) in result.err
+
+    def test_cli_and_library_refuse_with_the_same_rule(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The flag's rule is the library's rule, word for word."""
+        with pytest.raises(lk.LayerkitError) as raised:
+            lk.CheckOptions(step=0.5)
+        rule = str(raised.value).split("'step' ")[1].split(" (got")[0]
+        assert rule in run(capsys, "check", "--step", "0.5").err
+
+
+class TestSweepShape:
+    def test_correct_gradient_has_a_v(self, capsys: pytest.CaptureFixture[str]) -> None:
+        result = run(capsys, "sweep", "--points", "13")
+        assert result.code == 0
+        assert any(line.startswith("V: ") for line in result.out.splitlines())
+
+    def test_wrong_gradient_has_no_v_and_says_so(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The seed's bugs: the difference stays high at every step; the sweep says so."""
+        result = run(capsys, "sweep", "--points", "13", "--inject-seed-bugs")
+        assert result.code == 0
+        rows = sweep_rows(result.out)
+        assert min(r[1] for r in rows) > 1e-2  # the table itself: no floor anywhere
+        verdict = [line for line in result.out.splitlines() if "V" in line.split(":")[0]]
+        assert verdict and verdict[-1].startswith("NO V") and "gradient is wrong" in verdict[-1]
+        data = run(capsys, "sweep", "--points", "5", "--inject-seed-bugs", "--json").json()
+        assert data["has_v"] is False
+
+    @pytest.mark.parametrize(
+        ("suffix", "magic"), [(".svg", b"<?xml"), (".pdf", b"%PDF"), (".PNG", b"\x89PNG")]
+    )
+    def test_plot_format_from_the_extension(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str, magic: bytes
+    ) -> None:
+        target = tmp_path / f"sweep{suffix}"
+        result = run(capsys, "sweep", "--points", "3", "--plot", str(target))
+        assert result.code == 0
+        assert target.read_bytes().startswith(magic)
+
+    @pytest.mark.parametrize("name", ["sweep.jpg", "sweep"])
+    def test_unknown_plot_format(
+        self, capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+    ) -> None:
+        """Refused before the sweep runs: exit 2, the formats listed, nothing written."""
+        target = tmp_path / name
+        result = run(capsys, "sweep", "--plot", str(target))
+        assert result.code == 2 and ".png, .svg, .pdf" in result.err
+        assert not target.exists()

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 import layerkit.cli as cli
+import layerkit.cli.case as cli_case
+import layerkit.cli.commands as cli_commands
+import layerkit.cli.parser as cli_parser
 import layerkit_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,10 +52,10 @@ class TestMemoryEstimate:
 
     def test_limit_follows_the_machine(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The limit is a fraction of physical memory: a small machine refuses sooner."""
-        monkeypatch.setattr(cli, "memory_limit", lambda: 10_000)
+        monkeypatch.setattr(cli_case, "memory_limit", lambda: 10_000)
         code, _, err = run(["check", "--arch", "4,3", "--batch", "100"])
         assert code == 2 and "--batch 100 with --arch" in err
-        monkeypatch.setattr(cli, "memory_limit", lambda: 10**9)
+        monkeypatch.setattr(cli_case, "memory_limit", lambda: 10**9)
         assert run(["check", "--arch", "4,3", "--batch", "100"])[0] == 0
 
 
@@ -104,14 +107,14 @@ class TestInterrupt:
         def interrupted(*args: object, **kwargs: object) -> None:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(cli, "check_model", interrupted)
+        monkeypatch.setattr(cli_commands, "check_model", interrupted)
         assert run(["check"]) == (130, "", "layerkit: interrupted\n")
 
     def test_during_argument_parsing(self, monkeypatch: pytest.MonkeyPatch) -> None:
         def interrupted(*args: object, **kwargs: object) -> None:
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(cli, "build_parser", interrupted)
+        monkeypatch.setattr(cli_parser, "build_parser", interrupted)
         assert run(["check"]) == (130, "", "layerkit: interrupted\n")
 
     def test_during_the_import_of_numpy(self) -> None:

@@ -699,6 +699,13 @@ CLI_CASES: tuple[CliCase, ...] = (
     CliCase(("sweep", "--points", "1000000000"), ("--points 1000000000", "memory", "smaller")),
     CliCase(("check", "--arch", "4,100000,100000,1"), ("--arch 4,100000,100000,1", "640 GB")),
     CliCase(("sweep", "--plot", ""), ("--plot", "'' is not a file name")),
+    CliCase(("sweep", "--plot", "sweep.jpg"), ("--plot", "'.jpg'", ".png, .svg, .pdf")),
+    CliCase(("check", "--step", "0.5"), ("--step", "'0.5'", "(0, 0.1]")),
+    CliCase(("check", "--atol", "-1"), ("--atol", "'-1'", "[0, inf)")),
+    CliCase(("check", "--model", "no_such_module:build", "--data", "d.npz"),
+            ("--model 'no_such_module:build'", "no module named")),
+    CliCase(("check", "--model", "net.py:build"), ("--model 'net.py:build'", "needs --data")),
+    CliCase(("check", "--data", "missing.npz"), ("--data 'missing.npz'", "No such file")),
 )  # fmt: skip
 
 

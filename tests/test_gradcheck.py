@@ -17,39 +17,14 @@ from layerkit.errors import ConfigError, NondeterministicError, UserCodeError
 from layerkit.gradcheck import check_function, check_layer, check_layers, check_model
 from layerkit.gradcheck.numeric import DEFAULT_STEP
 from layerkit.layers import Dropout, Linear, ReLU, Sigmoid, Tanh
-from layerkit.layers.linear import LinearCache
 from layerkit.losses import BCELoss
-from layerkit.testing import assert_gradients_ok
+from layerkit.testing import ScaledGradLinear, assert_gradients_ok, inject_seed_bugs
 
 LossFn = Callable[[dict[str, Float64Array]], float]
 GradFn = Callable[[dict[str, Float64Array]], dict[str, Array]]
 
 
-class BuggyLinear(Linear):
-    """A Linear whose backward scales some gradients (or adds to one entry): a planted bug."""
-
-    def __init__(
-        self,
-        base: Linear,
-        scale: Mapping[str, float] | None = None,
-        poke: tuple[str, tuple[int, ...], float] | None = None,
-    ) -> None:
-        self.W = base.W.copy()
-        self.b = base.b.copy()
-        self.scale = dict(scale or {})
-        self.poke = poke
-
-    def backward(self, cache: LinearCache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
-        grad_x, grads = super().backward(cache, grad_out)
-        grads = {name: g * self.scale.get(name, 1.0) for name, g in grads.items()}
-        if self.poke is not None:
-            name, index, amount = self.poke
-            grads[name] = grads[name].copy()
-            grads[name][index] += amount
-        return grad_x, grads
-
-
-def seed_model_with(bugs: Mapping[int, BuggyLinear]) -> lk.Sequential:
+def seed_model_with(bugs: Mapping[int, ScaledGradLinear]) -> lk.Sequential:
     """The seed's fraud net with the Linear at each given position replaced."""
     case = lk.fraud_net_seed_case()
     layers = [bugs.get(i, layer) for i, layer in enumerate(case.model.layers)]
@@ -58,12 +33,7 @@ def seed_model_with(bugs: Mapping[int, BuggyLinear]) -> lk.Sequential:
 
 def seed_bugged() -> lk.Sequential:
     """The seed notebook's two planted bugs: dW2 doubled, db1 times four."""
-    case = lk.fraud_net_seed_case()
-    first, second = case.model[0], case.model[2]
-    assert isinstance(first, Linear) and isinstance(second, Linear)
-    return seed_model_with(
-        {0: BuggyLinear(first, scale={"b": 4.0}), 2: BuggyLinear(second, scale={"W": 2.0})}
-    )
+    return inject_seed_bugs(lk.fraud_net_seed_case().model)
 
 
 def notebook_functions(bugged: bool) -> tuple[LossFn, GradFn, dict[str, Array]]:
@@ -158,7 +128,7 @@ class TestSmallBugs:
         position = {"1": 0, "2": 2, "3": 4}[name[1]]
         base = case.model[position]
         assert isinstance(base, Linear)
-        model = seed_model_with({position: BuggyLinear(base, scale={name[0]: 1 + 1e-6})})
+        model = seed_model_with({position: ScaledGradLinear(base, scale={name[0]: 1 + 1e-6})})
         report = check_model(model, case.x, case.y)
         assert report.failed == (name,)
 
@@ -167,7 +137,7 @@ class TestSmallBugs:
         case = lk.fraud_net_seed_case()
         base = case.model[2]
         assert isinstance(base, Linear)
-        model = seed_model_with({2: BuggyLinear(base, poke=("W", (1, 3), 1e-4))})
+        model = seed_model_with({2: ScaledGradLinear(base, poke=("W", (1, 3), 1e-4))})
         report = check_model(model, case.x, case.y)
         assert report.failed == ("W2",)
         assert report["W2"].worst_index == (1, 3)
@@ -219,7 +189,11 @@ class TestKinks:
         second = model[2]
         assert isinstance(second, Linear)
         buggy = lk.Sequential(
-            model[0], ReLU(), BuggyLinear(second, scale={"W": 1.001}), Sigmoid(), loss=BCELoss()
+            model[0],
+            ReLU(),
+            ScaledGradLinear(second, scale={"W": 1.001}),
+            Sigmoid(),
+            loss=BCELoss(),
         )
         report = check_model(buggy, x, y)
         assert report.verdict == "fail"
@@ -478,7 +452,7 @@ class TestDropout:
         """A scale bug behind dropout still fails."""
         first = Linear(5, 8, seed=0)
         model = lk.Sequential(
-            BuggyLinear(first, scale={"W": 1.0001}), Tanh(), Dropout(0.4), Linear(8, 1, seed=1),
+            ScaledGradLinear(first, scale={"W": 1.0001}), Tanh(), Dropout(0.4), Linear(8, 1, seed=1),
             Sigmoid(), loss=BCELoss(),
         )  # fmt: skip
         rng = np.random.default_rng(2)
@@ -595,7 +569,7 @@ class TestProperties:
         base = model.layers[position]
         assert isinstance(base, Linear)
         layers = list(model.layers)
-        layers[position] = BuggyLinear(base, scale={"W": 1 + 1e-5})
+        layers[position] = ScaledGradLinear(base, scale={"W": 1 + 1e-5})
         report = check_model(lk.Sequential(layers, loss=BCELoss()), x, y)
         assert report.failed == (name,), str(report)
 
@@ -615,7 +589,7 @@ def net_for(
         "SoftmaxCrossEntropyLoss": rng.integers(0, k, 6).astype(np.float64),
     }
     second = Linear(5, k, seed=2)
-    end: list[lk.Layer] = [BuggyLinear(second, scale=bug) if bug else second]
+    end: list[lk.Layer] = [ScaledGradLinear(second, scale=bug) if bug else second]
     if loss_name == "BCELoss":
         end.append(Sigmoid())
     loss = getattr(lk, loss_name)()

@@ -19,9 +19,9 @@ from layerkit._typing import Array, Float64Array
 from layerkit.errors import ParamFileError, UserCodeError
 from layerkit.gradcheck import check_function, check_layer, check_layers, check_model
 from layerkit.layers import Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
-from layerkit.layers.linear import LinearCache
 from layerkit.losses import BCELoss
 from layerkit.params import ParamSpec
+from layerkit.testing import ScaledGradLinear
 
 AnyArray = npt.NDArray[Any]
 
@@ -47,18 +47,6 @@ def data(seed: int = 1, m: int = 6, n_in: int = 5) -> tuple[Array, Array]:
     x = rng.standard_normal((m, n_in))
     y = (rng.random((m, 1)) > 0.5).astype(np.float64)
     return x, y
-
-
-class ScaledBackward(Linear):
-    """A Linear whose W gradient is doubled: a failing check."""
-
-    def __init__(self, base: Linear) -> None:
-        self.W = base.W
-        self.b = base.b
-
-    def backward(self, cache: LinearCache, grad_out: Array) -> tuple[Array, dict[str, Array]]:
-        grad_x, grads = super().backward(cache, grad_out)
-        return grad_x, {**grads, "W": 2 * grads["W"]}
 
 
 class RaisingTanh(Tanh):
@@ -100,7 +88,9 @@ class TestChecksLeaveArraysBitwise:
         if buggy:
             first = model.layers[0]
             assert isinstance(first, Linear)
-            model = lk.Sequential([ScaledBackward(first), *model.layers[1:]], loss=BCELoss())
+            model = lk.Sequential(
+                [ScaledGradLinear(first, scale={"W": 2.0}), *model.layers[1:]], loss=BCELoss()
+            )
         x, y = data()
         before = fingerprint({**model.params(), "x": x, "y": y})
         report = check_model(model, x, y, mode=mode)

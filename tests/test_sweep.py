@@ -10,12 +10,12 @@ import pytest
 
 import layerkit as lk
 from layerkit._typing import Array
-from layerkit.cli import inject_seed_bugs
 from layerkit.errors import ConfigError
 from layerkit.gradcheck import DEFAULT_STEP
 from layerkit.layers import Linear, ReLU, Sigmoid
 from layerkit.losses import BCELoss
 from layerkit.sweep import SweepResult, default_steps, step_sweep
+from layerkit.testing import inject_seed_bugs
 
 
 def brute_force_difference(model: lk.Sequential, x: Array, y: Array, h: float) -> float:

@@ -122,7 +122,7 @@ def check_model(
     objective, labels = _model_objective(model, x, y, settings.seed)
     report = run_check(objective, settings, subject=f"model ({len(model)} layers)", layer_of=labels)
     if report.verdict == "fail" and localise:
-        layers = _check_layers(model, x, settings)
+        layers = _check_layers(model, x, attrs.evolve(settings, progress=None))
         faulty = layers.faulty
         note = (
             "per-layer check: " + ", ".join(faulty) + " fail(s) in isolation"
@@ -241,9 +241,11 @@ def _check_layers(model: Sequential, x: ArrayLike, options: CheckOptions) -> Lay
     inputs = np.asarray(model.check_input(x), dtype=np.float64)
     _, cache = model.astype(np.float64).forward(inputs, noise=noise)
     reports = []
+    options.report_progress(0, len(model.layers))
     for index, layer in enumerate(model.layers):
         label = model.layer_label(index)
-        layer_options = attrs.evolve(options, seed=options.seed + index)
+        layer_options = attrs.evolve(options, seed=options.seed + index, progress=None)
         report = _check_layer(layer, cache.inputs[index], noise[index], layer_options, label=label)
         reports.append(LayerReport(index=index, label=label, report=report))
+        options.report_progress(index + 1, len(model.layers))
     return LayersReport(verdict=combine([r.report.verdict for r in reports]), layers=tuple(reports))

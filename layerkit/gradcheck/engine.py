@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -138,6 +139,22 @@ EMPTY = "no entries"
 """The reason of a tensor with 0 entries checked: an empty check is not a pass."""
 
 
+PROGRESS_BLOCKS = 25
+"""With a progress callback, the entries are probed in about this many blocks (one call each)."""
+
+MIN_PROGRESS_BLOCK = 512
+"""...but never in blocks of fewer entries than this, so that the objective still stacks many
+evaluations per forward: progress costs nothing measurable. Each entry is judged on its own, so
+the verdicts do not depend on the blocks."""
+
+Tick = Callable[[int], None]
+"""Counts ``k`` more units of work done (reports progress)."""
+
+
+def _uncounted(count: int) -> None:
+    """A :data:`Tick` that counts nothing (entries inside a unit counted elsewhere)."""
+
+
 def _check_entries(
     objective: Objective,
     name: str,
@@ -148,6 +165,7 @@ def _check_entries(
     options: CheckOptions,
     layer: str | None,
     note: str,
+    tick: Tick,
 ) -> _Checked:
     values = objective.values[name]
     base = values.reshape(-1)[indices]
@@ -158,7 +176,7 @@ def _check_entries(
         return objective.coordinate_losses(name, indices[ids], offsets)
 
     gscale = np.full(slopes.shape[0], gradient_scale(analytic))
-    probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
+    probed = _probe_blocks(objective, evaluate, slopes, base, gscale, f0, noise, options, tick)
     return _tensor_result(
         name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
     )
@@ -188,6 +206,47 @@ def _probe_entries(
     )
 
 
+def _probe_blocks(
+    objective: Objective,
+    evaluate: Evaluate,
+    slopes: Float64Array,
+    base: Float64Array,
+    gscale: Float64Array,
+    f0: float,
+    noise: Noise,
+    options: CheckOptions,
+    tick: Tick,
+) -> ProbeResult:
+    """:func:`_probe_entries`, in blocks when progress is reported (one ``tick`` per block)."""
+    n = slopes.shape[0]
+    size = max(MIN_PROGRESS_BLOCK, -(-n // PROGRESS_BLOCKS))
+    if options.progress is None or n <= size:
+        probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
+        tick(n)
+        return probed
+    parts: list[ProbeResult] = []
+    for lo in range(0, n, size):
+        hi = min(n, lo + size)
+
+        def block(ids: IntArray, offsets: Float64Array, lo: int = lo) -> tuple[Any, Any]:
+            return evaluate(ids + lo, offsets)
+
+        parts.append(
+            _probe_entries(
+                objective, block, slopes[lo:hi], base[lo:hi], gscale[lo:hi], f0, noise, options
+            )
+        )
+        tick(hi - lo)
+    return ProbeResult(
+        numeric=np.concatenate([p.numeric for p in parts]),
+        error=np.concatenate([p.error for p in parts]),
+        allowed=np.concatenate([p.allowed for p in parts]),
+        step=np.concatenate([p.step for p in parts]),
+        status=np.concatenate([p.status for p in parts]),
+        noise=parts[0].noise,
+    )
+
+
 def _check_all_entries(
     objective: Objective,
     chosen: list[tuple[str, IntArray, str]],
@@ -196,6 +255,7 @@ def _check_all_entries(
     noise: Noise,
     options: CheckOptions,
     layers: Mapping[str, str],
+    tick: Tick,
 ) -> list[_Checked]:
     """Probe the ``(name, indices, note)`` entries of every tensor together, in one probe.
 
@@ -219,7 +279,7 @@ def _check_all_entries(
     def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
         return objective.entry_losses(tensor_ids[ids], flat[ids], offsets)
 
-    probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
+    probed = _probe_blocks(objective, evaluate, slopes, base, gscale, f0, noise, options, tick)
     checked = []
     lo = 0
     for name, indices, note in chosen:
@@ -324,11 +384,18 @@ def run_check(
     f0 = objective.base_loss()
     analytic = objective.analytic()
     rng = checker_rng(options.seed)
+    done, total = 0, 1
 
-    def check_entries(name: str, indices: IntArray, note: str) -> _Checked:
+    def tick(count: int) -> None:
+        nonlocal done
+        done += count
+        options.report_progress(done, total)
+
+    def check_entries(name: str, indices: IntArray, note: str, counted: Tick = tick) -> _Checked:
         return _check_entries(
-            objective, name, indices, analytic[name], f0, noise, options, layers.get(name), note
-        )
+            objective, name, indices, analytic[name], f0, noise, options, layers.get(name), note,
+            counted,
+        )  # fmt: skip
 
     checked: list[_Checked] = []
     results: list[TensorResult] = []
@@ -343,13 +410,18 @@ def run_check(
                 indices = _sample(size, options.samples, rng)
                 note = f"{indices.shape[0]} seeded entries"
             chosen.append((name, indices, note))
+        total = sum(indices.shape[0] for _, indices, _ in chosen)
+        options.report_progress(0, total)
         noise = check_noise(objective, analytic, f0, options, rng)
         if objective.merges_tensors:
-            checked = _check_all_entries(objective, chosen, analytic, f0, noise, options, layers)
+            checked = _check_all_entries(
+                objective, chosen, analytic, f0, noise, options, layers, tick
+            )
         else:
             checked = [check_entries(name, indices, note) for name, indices, note in chosen]
         results = [entry.result for entry in checked]
     else:
+        options.report_progress(0, total)
         joint, noise = directions_probe(
             objective, objective.names, analytic, f0, None, options, rng
         )
@@ -360,17 +432,20 @@ def run_check(
                 _joint_result(n, objective.values[n].shape, joint, layers.get(n), note)
                 for n in objective.names
             ]
+            tick(1)
         else:
             notes.append(
                 f"{int(np.count_nonzero(joint.status == Status.FAIL))} of {k} "
                 "direction(s) over all parameters fail; localised per tensor"
             )
+            total += len(objective.names)
+            tick(1)
             for name in objective.names:
                 alone, _ = directions_probe(objective, (name,), analytic, f0, noise, options, rng)
                 if np.any(alone.status == Status.FAIL):
                     indices = _sample(objective.values[name].size, options.samples, rng)
                     note = f"its directions fail; {indices.shape[0]} seeded entries checked"
-                    entry = check_entries(name, indices, note)
+                    entry = check_entries(name, indices, note, _uncounted)
                     if entry.result.verdict != "fail":
                         entry = attrs.evolve(
                             entry, result=attrs.evolve(entry.result, verdict="fail")
@@ -384,6 +459,7 @@ def run_check(
                             name, objective.values[name].shape, alone, layers.get(name), note
                         )
                     )
+                tick(1)  # a localised tensor is one unit
     verdict = combine([r.verdict for r in results])
     if options.mode == "fast" and not checked:
         difference = 0.0 if verdict == "pass" else float("nan")

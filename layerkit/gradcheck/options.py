@@ -1,8 +1,15 @@
-"""The options every check takes, validated once, and the checker's own random streams."""
+"""The options every check takes, validated once, and the checker's own random streams.
+
+Each option is one attrs field whose validator is also its definition for the command line:
+the ``layerkit check`` flags (``--rtol``, ``--step``...) are generated from these fields, their
+validators parse and judge the flag's text, and a bad value is refused with the same rule
+(naming the real bound) whether it came from Python or from the command line.
+"""
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict, Unpack
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict, Unpack
 
 import attrs
 import numpy as np
@@ -13,80 +20,171 @@ from layerkit.gradcheck.numeric import DEFAULT_STEP, Tolerance
 Mode = Literal["exact", "sampled", "fast"]
 MODES: tuple[str, ...] = ("exact", "sampled", "fast")
 
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
-        msg = f"gradient check: '{name}' must be a positive integer (got {value!r})."
-        raise ConfigError(msg)
-    return int(value)
+Progress = Callable[[int, int], None]
+"""A progress callback: ``progress(done, total)``, see [`CheckOptions`][layerkit.CheckOptions]."""
 
 
-def _nonnegative(
-    value: object, name: str, *, positive: bool = False, upper: float = np.inf
-) -> float:
-    """``value`` as a float in ``[0, upper]`` (``(0, upper]`` if ``positive``); the error names
-    the real range."""
-    low = "(0" if positive else "[0"
-    high = f"{upper:g}]" if np.isfinite(upper) else "inf)"
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    number = float(value) if ok else float("nan")  # type: ignore[arg-type]
-    inside = np.isfinite(number) and number <= upper and (number > 0 if positive else number >= 0)
-    if not inside:
-        msg = f"gradient check: '{name}' must be a finite number in {low}, {high} (got {value!r})."
-        raise ConfigError(msg)
-    return number
+def _refuse(attribute: attrs.Attribute[Any], rule: str, value: object) -> ConfigError:
+    return ConfigError(f"gradient check: '{attribute.name}' {rule} (got {value!r}).")
+
+
+@attrs.frozen
+class Integer:
+    """Validator: an integer (numpy integers too, never a bool) of at least ``minimum``."""
+
+    minimum: int
+
+    @property
+    def rule(self) -> str:
+        """The rule, as error messages state it."""
+        kind = "positive" if self.minimum == 1 else "non-negative"
+        return (
+            f"must be a {kind} integer" if self.minimum in (0, 1) else f"must be >= {self.minimum}"
+        )
+
+    def parse(self, text: str) -> int:
+        """The value of a command-line text (ValueError if it is not an integer)."""
+        return int(text)
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or int(value) < self.minimum
+        ):
+            raise _refuse(attribute, self.rule, value)
+
+
+@attrs.frozen
+class Number:
+    """Validator: a finite real number in ``[0, upper]``, or ``(0, upper]`` if ``positive``."""
+
+    upper: float = np.inf
+    positive: bool = False
+
+    @property
+    def rule(self) -> str:
+        """The rule with its real bounds, as error messages state it."""
+        low = "(0" if self.positive else "[0"
+        high = f"{self.upper:g}]" if np.isfinite(self.upper) else "inf)"
+        return f"must be a finite number in {low}, {high}"
+
+    def parse(self, text: str) -> float:
+        """The value of a command-line text (ValueError if it is not a number)."""
+        return float(text)
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool
+        )
+        number = float(value) if ok else float("nan")  # type: ignore[arg-type]
+        low_ok = number > 0 if self.positive else number >= 0
+        if not (np.isfinite(number) and number <= self.upper and low_ok):
+            raise _refuse(attribute, self.rule, value)
+
+
+@attrs.frozen
+class OneOf:
+    """Validator: one of ``choices``."""
+
+    choices: tuple[str, ...]
+
+    @property
+    def rule(self) -> str:
+        """The rule, as error messages state it."""
+        return f"must be one of {list(self.choices)}"
+
+    def parse(self, text: str) -> str:
+        """The value of a command-line text."""
+        return text
+
+    def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in self.choices:
+            raise _refuse(attribute, self.rule, value)
+
+
+def _progress(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise _refuse(attribute, "must be a callable progress(done, total) or None", value)
+
+
+def _option(default: Any, validator: Integer | Number | OneOf, help: str, metavar: str) -> Any:
+    """A check option: its default, its validator, and its ``--flag``'s help and metavar."""
+    return attrs.field(
+        default=default, validator=validator, metadata={"help": help, "metavar": metavar}
+    )
 
 
 @attrs.frozen
 class CheckOptions:
     """Options shared by every check (validated at construction).
 
-    **Fields:** ``mode`` ``exact`` (every entry), ``sampled`` (``samples`` seeded entries from
-    every tensor) or ``fast`` (``directions`` directions over all parameters, the first
-    balanced per tensor, the others seeded random, localised per tensor on failure); ``seed``
-    for every random choice (salted; the global RNG is never used); ``rtol``/``atol`` the
-    tolerance ``atol + rtol * max(|g|, |n|)``, which the numeric error bound times ``safety``
-    must fit in for a pass; ``step`` the first relative step (default ``eps**(1/3)``);
-    ``worst`` how many worst entries each tensor reports.
+    Every field but ``progress`` is also a flag of ``layerkit check`` (``--rtol``, ``--step``,
+    ...), generated from the field: same default, same rule, same error for a bad value.
+
+    Attributes:
+        mode: ``exact`` (every entry), ``sampled`` (``samples`` seeded entries from every
+            tensor) or ``fast`` (``directions`` directions over all parameters, the first
+            balanced per tensor, the others seeded random, localised per tensor on failure).
+        samples: entries per tensor in sampled mode (and when fast mode localises a failure).
+        directions: directions over all parameters in fast mode.
+        seed: seeds every random choice (salted; the global RNG is never used).
+        rtol: with ``atol``, the tolerance ``atol + rtol * max(|g|, |n|)``, which the numeric
+            error bound times ``safety`` must fit in for a pass.
+        atol: the absolute part of the tolerance.
+        step: the first relative step (default ``eps**(1/3)``).
+        safety: the factor on the numeric error bound.
+        worst: how many worst entries each tensor reports.
+        progress: called as ``progress(done, total)`` while the check runs, a few dozen times
+            at most (after each block of entries, each direction probe, each layer): ``done``
+            of ``total`` units of work, ``done == total`` last. ``total`` may grow once (fast
+            mode, when a failing direction is localised per tensor). Not part of equality.
     """
 
-    mode: str = "exact"
-    samples: int = 10
-    directions: int = 2
-    seed: int = 0
-    rtol: float = 1e-7
-    atol: float = 0.0
-    step: float = DEFAULT_STEP
-    safety: float = 3.0
-    worst: int = 5
-
-    def __attrs_post_init__(self) -> None:
-        if self.mode not in MODES:
-            msg = f"gradient check: 'mode' must be one of {list(MODES)} (got {self.mode!r})."
-            raise ConfigError(msg)
-        _positive_int(self.samples, "samples")
-        _positive_int(self.directions, "directions")
-        _positive_int(self.worst, "worst")
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, int | np.integer)
-            or self.seed < 0
-        ):
-            msg = f"gradient check: 'seed' must be a non-negative integer (got {self.seed!r})."
-            raise ConfigError(msg)
-        _nonnegative(self.rtol, "rtol", upper=1.0)
-        _nonnegative(self.atol, "atol")
-        _nonnegative(self.step, "step", positive=True, upper=0.1)
-        _nonnegative(self.safety, "safety", positive=True)
+    mode: str = _option(
+        "exact",
+        OneOf(MODES),
+        "exact: every entry; sampled: --samples seeded entries per tensor; fast: --directions "
+        "directions over all parameters",
+        "MODE",
+    )
+    samples: int = _option(
+        10,
+        Integer(1),
+        "entries per tensor in sampled mode (and when fast mode localises a failure)",
+        "K",
+    )
+    directions: int = _option(2, Integer(1), "directions over all parameters in fast mode", "K")
+    seed: int = _option(0, Integer(0), "seed of the checker's random choices", "N")
+    rtol: float = _option(
+        1e-7, Number(upper=1.0), "relative tolerance: atol + rtol * max(|g|, |n|)", "R"
+    )
+    atol: float = _option(0.0, Number(), "absolute tolerance", "A")
+    step: float = _option(
+        DEFAULT_STEP,
+        Number(upper=0.1, positive=True),
+        "the first relative finite-difference step",
+        "H",
+    )
+    safety: float = _option(
+        3.0, Number(positive=True), "factor on the numeric error bound that must fit in", "S"
+    )
+    worst: int = _option(5, Integer(1), "worst entries reported per tensor", "N")
+    progress: Progress | None = attrs.field(default=None, validator=_progress, eq=False, repr=False)
 
     @property
     def tolerance(self) -> Tolerance:
         """The numeric tolerance these options describe."""
         return Tolerance(rtol=self.rtol, atol=self.atol, safety=self.safety, step=self.step)
 
+    def report_progress(self, done: int, total: int) -> None:
+        """Call ``progress(done, total)`` if a callback was given."""
+        if self.progress is not None:
+            self.progress(done, total)
+
 
 class CheckKwargs(TypedDict, total=False):
-    """The keyword options every check takes (see :class:`CheckOptions`)."""
+    """The keyword options every check takes (see [`CheckOptions`][layerkit.CheckOptions])."""
 
     mode: str
     samples: int
@@ -97,11 +195,17 @@ class CheckKwargs(TypedDict, total=False):
     step: float | None
     safety: float
     worst: int
+    progress: Progress | None
 
 
 def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
-    """:class:`CheckOptions` from a check's keyword options (``step=None``: the default);
-    an unknown option raises :class:`ConfigError` listing the known ones."""
+    """[`CheckOptions`][layerkit.CheckOptions] from a check's keyword options (``step=None``:
+    the default).
+
+    Raises:
+        ConfigError: an unknown option (the message lists the known ones), or a value out of
+            its range (the message names the option and the real bound).
+    """
     known = CheckKwargs.__annotations__
     unknown = [name for name in options if name not in known]
     if unknown:
