@@ -19,6 +19,14 @@ from layerkit.sequential import Sequential
 FRAUD_NET_WIDTHS: tuple[int, ...] = (4, 5, 3, 1)
 """The seed's architecture: LINEAR(4->5) -> RELU -> LINEAR(5->3) -> RELU -> LINEAR(3->1) -> SIGMOID."""
 
+SEED_PARAMETER_SHAPES: dict[str, tuple[int, ...]] = {
+    name: shape
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(FRAUD_NET_WIDTHS), start=1)
+    for name, shape in ((f"W{k}", (n_out, n_in)), (f"b{k}", (n_out, 1)))
+}
+"""The seed's parameters in its column layout, in the order of its flat vector:
+`W1 (5, 4), b1 (5, 1), W2 (3, 5), b2 (3, 1), W3 (1, 3), b3 (1, 1)`."""
+
 
 def mlp(
     widths: Sequence[Integer],
@@ -98,22 +106,13 @@ def seed_parameters() -> tuple[Array, Array, dict[str, Array]]:
     rng = np.random.RandomState(1)
     x = rng.randn(4, 3)
     y = np.array([[1.0, 1.0, 0.0]])
-    params: dict[str, Array] = {}
-    for name, shape in (
-        ("W1", (5, 4)),
-        ("b1", (5, 1)),
-        ("W2", (3, 5)),
-        ("b2", (3, 1)),
-        ("W3", (1, 3)),
-        ("b3", (1, 1)),
-    ):
-        params[name] = rng.randn(*shape)
+    params: dict[str, Array] = {k: rng.randn(*shape) for k, shape in SEED_PARAMETER_SHAPES.items()}
     return x, y, params
 
 
 def fraud_net_from_arrays(params: Mapping[str, ArrayLike]) -> Sequential:
     """The fraud net holding the seed-layout arrays ``W1..b3`` (biases ``(out, 1)`` accepted)."""
-    missing = [k for k in ("W1", "b1", "W2", "b2", "W3", "b3") if k not in params]
+    missing = [k for k in SEED_PARAMETER_SHAPES if k not in params]
     if missing:
         msg = (
             f"fraud_net_from_arrays: 'params' is missing {missing} (needs W1, b1, W2, b2, W3, b3)."
