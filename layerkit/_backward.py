@@ -1,4 +1,4 @@
-"""Checking what a layer's ``backward`` returned, wherever it is called (model, checker, training)."""
+"""Checking what a layer's `backward` returned, wherever it is called (model, checker, training)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from layerkit.layers.base import Layer
 
 
 def layer_label(index: int, layer: Layer) -> str:
-    """How errors and reports name a layer of a model: ``layer 2 (Scale(4))``."""
+    """How errors and reports name a layer of a model: `layer 2 (Scale(4))`."""
     return f"layer {index} ({layer.name})"
 
 
 def _as_gradient(
     value: object, *, label: Callable[[], str], what: str, shape: tuple[int, ...]
 ) -> Array:
-    """``value`` as a real array of ``shape``, else a GradientSpecError naming ``what``."""
+    """`value` as a real array of `shape`, else a GradientSpecError naming `what`."""
     array = None if value is None else np.asarray(value)
     if array is not None and array.dtype.kind in "fiub" and array.shape == shape:
         return array
@@ -38,21 +38,21 @@ def checked_backward(
     x_shape: tuple[int, ...],
     params: Mapping[str, Array],
 ) -> tuple[Array, dict[str, Array]]:
-    """Validate a layer's ``backward`` result against the contract.
+    """Validate a layer's `backward` result against the contract.
 
     Args:
-        returned: what ``backward`` returned; must be ``(grad_x, grads)``.
-        label: gives the layer's label in the model, e.g. ``layer 2 (Scale(4))`` (called
+        returned: what `backward` returned; must be `(grad_x, grads)`.
+        label: gives the layer's label in the model, e.g. `layer 2 (Scale(4))` (called
             only to build an error message).
-        x_shape: the shape of the layer's input ``x`` ``(m, in)``: ``grad_x``'s shape.
-        params: the layer's parameters: ``grads`` needs exactly their keys and shapes.
+        x_shape: the shape of the layer's input `x` `(m, in)`: `grad_x`'s shape.
+        params: the layer's parameters: `grads` needs exactly their keys and shapes.
 
     Returns:
-        ``(grad_x, grads)`` as arrays (values unchanged; NaN/Inf pass, the checker judges them).
+        `(grad_x, grads)` as arrays (values unchanged; NaN/Inf pass, the checker judges them).
 
     Raises:
         GradientSpecError: not a pair, a missing or extra key, None, a non-numeric value or a
-            wrong shape; the message names ``label``, the key and what was expected.
+            wrong shape; the message names `label`, the key and what was expected.
     """
     if not isinstance(returned, tuple) or len(returned) != 2:
         got = "a dict" if isinstance(returned, Mapping) else describe_array(returned)

@@ -33,7 +33,7 @@ Integer = int | np.integer[Any]
 """A Python or numpy integer (booleans are refused where a count is meant)."""
 
 Real = float | np.floating[Any] | np.integer[Any]
-"""A Python or numpy real number (``int`` is accepted where ``float`` is)."""
+"""A Python or numpy real number (`int` is accepted where `float` is)."""
 
 SeedLike = int | np.integer[Any] | np.random.Generator | None
-"""A seed for ``numpy.random.default_rng`` (a non-negative integer), or a ready generator."""
+"""A seed for `numpy.random.default_rng` (a non-negative integer), or a ready generator."""

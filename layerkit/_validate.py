@@ -19,18 +19,23 @@ def as_float_array(
     allow_nonfinite: bool = False,
     owner: str | None = None,
 ) -> Array:
-    """Convert ``value`` to a real floating array, refusing what cannot be meant as numbers.
+    """Convert `value` to a real floating array, refusing what cannot be meant as numbers.
 
-    Integers and booleans are converted (to ``dtype``, float64 by default); object, complex,
+    Integers and booleans are converted (to `dtype`, float64 by default); object, complex,
     string and datetime data, and masked arrays (whose mask layerkit would otherwise ignore), are
-    refused with a :class:`DTypeError`. Floats other than float32 and float64 (float16,
+    refused with a `DTypeError`. Floats other than float32 and float64 (float16,
     longdouble, non-native byte order) are converted to float64.
 
-    **Arguments:** ``name`` names the argument in messages and ``owner`` (a layer or function)
-    prefixes them; ``ndim`` the rank required; ``allow_nonfinite`` lets NaN/Inf through (the
-    checker judges those itself).
+    Args:
+        value: What came.
+        name: Names the argument in messages.
+        dtype: The dtype wanted; None keeps a float32 or float64 input's dtype.
+        ndim: The rank required.
+        allow_nonfinite: Let NaN/Inf through (the checker judges those itself).
+        owner: A layer or function, prefixed to messages.
 
-    **Returns:** an array of ``dtype`` (or the input's float dtype, else float64).
+    Returns:
+        An array of `dtype` (or the input's float dtype, else float64).
     """
     where = f"{owner}: " if owner else ""
     if isinstance(value, np.ma.MaskedArray):
@@ -74,7 +79,7 @@ SUPPORTED_DTYPES: tuple[np.dtype[np.floating], ...] = (np.dtype(np.float32), np.
 
 
 def nonfinite_summary(array: np.ndarray[Any, Any]) -> str:
-    """How many NaN/Inf ``array`` holds and where the first is (empty string: none)."""
+    """How many NaN/Inf `array` holds and where the first is (empty string: none)."""
     finite = np.isfinite(array)
     if bool(np.all(finite)):
         return ""
@@ -85,7 +90,7 @@ def nonfinite_summary(array: np.ndarray[Any, Any]) -> str:
 
 
 def as_float_dtype(dtype: object, *, name: str = "dtype", owner: str) -> np.dtype[np.floating]:
-    """``dtype`` as float32 or float64; anything else (float16, integers...) is refused."""
+    """`dtype` as float32 or float64; anything else (float16, integers...) is refused."""
     try:
         result = np.dtype(dtype)  # type: ignore[call-overload]
     except Exception as exc:  # numpy's dtype parser raises TypeError, ValueError, SyntaxError...
@@ -99,7 +104,7 @@ def as_float_dtype(dtype: object, *, name: str = "dtype", owner: str) -> np.dtyp
 
 
 def as_batch(value: ArrayLike, *, name: str, features: int | None, owner: str) -> Array:
-    """Validate a batch-first input of shape ``(m, features)`` for ``owner`` (a layer's name)."""
+    """Validate a batch-first input of shape `(m, features)` for `owner` (a layer's name)."""
     array = as_float_array(value, name=name, owner=owner)
     if array.ndim != 2:
         hint = " (a single sample needs shape (1, features))" if array.ndim == 1 else ""
@@ -128,8 +133,8 @@ def is_real(value: object) -> bool:
 
 
 def as_rng(seed: object, *, owner: str, name: str = "seed") -> np.random.Generator:
-    """A generator from ``seed``: None, a non-negative integer (Python or numpy), a sequence of
-    them, a ``SeedSequence``, a ``BitGenerator`` or a ``Generator`` (returned as is)."""
+    """A generator from `seed`: None, a non-negative integer (Python or numpy), a sequence of
+    them, a `SeedSequence`, a `BitGenerator` or a `Generator` (returned as is)."""
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, list | tuple) and seed:

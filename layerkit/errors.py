@@ -1,7 +1,7 @@
 """Exception types users catch.
 
-Every error layerkit raises for bad input is a :class:`LayerkitError`, and also a
-``ValueError`` or ``TypeError`` so that generic handlers keep working.
+Every error layerkit raises for bad input is a [`LayerkitError`][layerkit.errors.LayerkitError], and also a
+`ValueError` or `TypeError` so that generic handlers keep working.
 Messages name the layer or argument, what was expected and what came.
 """
 
@@ -45,8 +45,8 @@ class LossValueError(LayerkitError, TypeError):
 
 
 class UserCodeError(LayerkitError, ValueError):
-    """A function the user handed to a check (``loss_fn``, ``grad_fn``) raised; the check was
-    aborted. The original exception is the ``__cause__``."""
+    """A function the user handed to a check (`loss_fn`, `grad_fn`) raised; the check was
+    aborted. The original exception is the `__cause__`."""
 
 
 class ParamFileError(LayerkitError, ValueError):

@@ -1,12 +1,12 @@
-"""Saving and loading parameters: named arrays in a ``.npz`` file, with the architecture.
+"""Saving and loading parameters: named arrays in a `.npz` file, with the architecture.
 
-The file is an ordinary ``.npz`` (``numpy.load`` opens it): one array per parameter under its
-model name (``W1``, ``b1``, ...) and a ``__layerkit__`` entry, a JSON string describing the
+The file is an ordinary `.npz` (`numpy.load` opens it): one array per parameter under its
+model name (`W1`, `b1`, ...) and a `__layerkit__` entry, a JSON string describing the
 architecture (layer classes and names, tensor names, shapes and dtypes).
 
-A parameter file is untrusted input. :func:`load_params` opens it as a zip archive and reads
+A parameter file is untrusted input. [`load_params`][layerkit.load_params] opens it as a zip archive and reads
 only what the model needs: it refuses members the model does not have without decompressing
-them, checks each ``.npy`` header (dtype, shape) against the model before reading any data,
+them, checks each `.npy` header (dtype, shape) against the model before reading any data,
 never decompresses more than the model's own size (plus a bounded header and description),
 never reads pickled data, refuses NaN and Inf, and writes nothing into the model unless
 everything matched and was read. Every fault of the file is a
@@ -36,16 +36,16 @@ from layerkit.params import check_writable
 from layerkit.sequential import Sequential
 
 META_KEY = "__layerkit__"
-"""The ``.npz`` entry holding the architecture, as a JSON string."""
+"""The `.npz` entry holding the architecture, as a JSON string."""
 
 FORMAT = "layerkit-params"
 VERSION = 1
 
 META_MAX_BYTES = 1 << 20
-"""The most bytes of architecture description :func:`load_params` decompresses (1 MiB)."""
+"""The most bytes of architecture description `load_params` decompresses (1 MiB)."""
 
 HEADER_MAX_BYTES = 10_000
-"""The most bytes of one ``.npy`` header :func:`load_params` reads (numpy's own limit)."""
+"""The most bytes of one `.npy` header `load_params` reads (numpy's own limit)."""
 
 CHUNK_BYTES = 1 << 20
 """Data is decompressed in chunks of at most this many bytes."""
@@ -65,7 +65,7 @@ def _layers(model: Sequential | Layer, where: str) -> tuple[Layer, ...]:
 
 
 def _path_text(path: object, where: str) -> str:
-    """``path`` as a string, refusing what is not a file path (None, open file objects)."""
+    """`path` as a string, refusing what is not a file path (None, open file objects)."""
     if isinstance(path, str | bytes | os.PathLike):
         text = os.fsdecode(os.fspath(path))
         if text and "\0" not in text:
@@ -112,28 +112,28 @@ def _umask() -> int:
 
 
 def save_params(model: Sequential | Layer, path: PathLike) -> Path:
-    """Write ``model``'s parameters and architecture to the ``.npz`` file ``path`` exactly.
+    """Write `model`'s parameters and architecture to the `.npz` file `path` exactly.
 
-    The file is written under a temporary name in the same folder (``.<name>.<random>.tmp``),
+    The file is written under a temporary name in the same folder (`.<name>.<random>.tmp`),
     (through a symlink, in the folder of the file it points to; devices and other special files
     are refused, never replaced),
-    flushed to disk, and then atomically moved over ``path``: readers see the old file or the
-    new one, never half of one. An existing ``path`` keeps its permission bits; a new file gets
-    ``0o666`` minus the umask, like any other file. On any exception the temporary file is
+    flushed to disk, and then atomically moved over `path`: readers see the old file or the
+    new one, never half of one. An existing `path` keeps its permission bits; a new file gets
+    `0o666` minus the umask, like any other file. On any exception the temporary file is
     removed. A process killed outright (SIGKILL, power loss) can leave that hidden temporary
-    file behind, never a damaged ``path``; it is safe to delete. No suffix is added to ``path``.
+    file behind, never a damaged `path`; it is safe to delete. No suffix is added to `path`.
 
     Args:
         model: a [`Sequential`][layerkit.Sequential] or a single [`Layer`][layerkit.Layer].
         path: where to write.
 
     Returns:
-        ``path`` as a ``pathlib.Path``.
+        `path` as a `pathlib.Path`.
 
     Raises:
-        ConfigError: ``model`` is not a model, or a parameter is named ``__layerkit__``.
-        NonFiniteError: a parameter holds NaN or Inf (``load_params`` would refuse the file).
-        ParamFileError: ``path`` is not a path, or the file cannot be written.
+        ConfigError: `model` is not a model, or a parameter is named `__layerkit__`.
+        NonFiniteError: a parameter holds NaN or Inf (`load_params` would refuse the file).
+        ParamFileError: `path` is not a path, or the file cannot be written.
     """
     meta = json.dumps(architecture(model))
     params = model.params()
@@ -195,7 +195,7 @@ def save_params(model: Sequential | Layer, path: PathLike) -> Path:
 
 @attrs.frozen
 class _Header:
-    """What a ``.npy`` member's header declares."""
+    """What a `.npy` member's header declares."""
 
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
@@ -213,7 +213,7 @@ def _shown(value: object) -> str:
 
 
 class _Archive:
-    """An open ``.npz`` archive, read defensively; every fault a ParamFileError."""
+    """An open `.npz` archive, read defensively; every fault a ParamFileError."""
 
     def __init__(self, archive: zipfile.ZipFile, label: str) -> None:
         self.archive = archive
@@ -226,7 +226,7 @@ class _Archive:
         return ParamFileError(f"{where} {problem}")
 
     def _member(self, info: zipfile.ZipInfo) -> tuple[IO[bytes], _Header]:
-        """Open a member and parse its ``.npy`` header (no data read)."""
+        """Open a member and parse its `.npy` header (no data read)."""
         stream = self.archive.open(info)
         try:
             version = np.lib.format.read_magic(stream)
@@ -253,7 +253,7 @@ class _Archive:
         return header
 
     def data(self, info: zipfile.ZipInfo, limit: int) -> tuple[_Header, np.ndarray[Any, Any]]:
-        """The member's array, after checking that it declares at most ``limit`` bytes;
+        """The member's array, after checking that it declares at most `limit` bytes;
         decompressed in bounded chunks."""
 
         def read() -> tuple[_Header, np.ndarray[Any, Any]]:
@@ -291,7 +291,7 @@ class _Archive:
         return self.guarded(info.filename, read)
 
     def guarded(self, member: str, call: Callable[[], T]) -> T:
-        """``call()``, with any fault of the file turned into a ParamFileError."""
+        """`call()`, with any fault of the file turned into a ParamFileError."""
         try:
             result = call()
         except LayerkitError:
@@ -334,7 +334,7 @@ def _differences(
     extra: list[str],
     model: Sequential | Layer,
 ) -> list[str]:
-    """Every way the file's tensors and layers differ from ``model``'s (empty: they match)."""
+    """Every way the file's tensors and layers differ from `model`'s (empty: they match)."""
     params = model.params()
     problems: list[str] = []
     missing = [name for name in params if name not in headers]
@@ -371,7 +371,7 @@ def _differences(
 
 
 def _read(model: Sequential | Layer, label: str, stream: IO[bytes]) -> dict[str, Array]:
-    """The model's arrays from the open file ``stream``, all checked (see :func:`load_params`)."""
+    """The model's arrays from the open file `stream`, all checked (see `load_params`)."""
     where = f"load_params: {_shown_path(label)}"
     try:
         magic = stream.read(6)
@@ -423,24 +423,24 @@ def _read(model: Sequential | Layer, label: str, stream: IO[bytes]) -> dict[str,
 
 
 def load_params(model: Sequential | Layer, path: PathLike) -> None:
-    """Load parameters saved by [`save_params`][layerkit.save_params] into ``model``, exactly.
+    """Load parameters saved by [`save_params`][layerkit.save_params] into `model`, exactly.
 
     The file must come from the same architecture: same layer classes in the same order, the
     same tensor names and shapes, and dtypes that convert to the model's without loss. The file
-    is untrusted: only the members the model needs are read, each ``.npy`` header is checked
+    is untrusted: only the members the model needs are read, each `.npy` header is checked
     against the model before its data, no more than the model's size is decompressed, pickles
     and NaN/Inf are refused. The model is rebound to new arrays holding the values only after
     everything was read and checked: on any error the model is left untouched.
 
     Args:
         model: a [`Sequential`][layerkit.Sequential] or a single [`Layer`][layerkit.Layer].
-        path: the ``.npz`` file.
+        path: the `.npz` file.
 
     Raises:
         ParamFileError: the file cannot be read, is not layerkit's, is damaged or crafted, holds
             NaN/Inf, or was saved from another architecture (the message names the file, the
             member and what differs).
-        ConfigError: ``model`` is not a model, or one of its arrays cannot be written.
+        ConfigError: `model` is not a model, or one of its arrays cannot be written.
     """
     _layers(model, "load_params")
     check_writable(model.params(), owner="load_params")

@@ -24,7 +24,7 @@ PROBABILITY_ADVICE = "add a Sigmoid, or use BCEWithLogitsLoss"
 
 
 def _matching_shape(target: Array, shape: tuple[int, ...], owner: str) -> Array:
-    """``target`` as ``shape`` ``(m, k)``; ``(m,)`` and the seed's row ``(1, m)`` pass when k == 1."""
+    """`target` as `shape` `(m, k)`; `(m,)` and the seed's row `(1, m)` pass when k == 1."""
     m = shape[0]
     if target.shape == shape:
         return target
@@ -35,9 +35,9 @@ def _matching_shape(target: Array, shape: tuple[int, ...], owner: str) -> Array:
 
 
 def check_targets(y: ArrayLike, shape: tuple[int, ...], *, owner: str = "BCELoss") -> Array:
-    """Validate binary targets for predictions of ``shape`` ``(m, k)``: values in [0, 1].
+    """Validate binary targets for predictions of `shape` `(m, k)`: values in [0, 1].
 
-    Accepts ``(m, k)``, and ``(m,)`` or the seed's ``(1, m)`` row when ``k == 1``.
+    Accepts `(m, k)`, and `(m,)` or the seed's `(1, m)` row when `k == 1`.
     """
     target = _matching_shape(as_float_array(y, name="y", owner=owner), shape, owner)
     outside = (target < 0) | (target > 1)
@@ -56,11 +56,11 @@ class Loss(ABC):
 
     A subclass writes [`sample_losses`][layerkit.Loss.sample_losses] and
     [`sample_grads`][layerkit.Loss.sample_grads]; it may override `check_targets` (default:
-    finite real targets of the output's shape) and `check_outputs` (default: any ``(m, k)``).
+    finite real targets of the output's shape) and `check_outputs` (default: any `(m, k)`).
     """
 
     output_name: ClassVar[str] = "out"
-    """The output's name in error messages (``p`` for probabilities, ``z`` for logits)."""
+    """The output's name in error messages (`p` for probabilities, `z` for logits)."""
 
     @property
     def name(self) -> str:
@@ -72,11 +72,11 @@ class Loss(ABC):
         """Per-sample losses, on validated arrays.
 
         Args:
-            out: model outputs ``(..., m, k)``; leading axes stack perturbed copies (the checker).
-            y: targets ``(m, k)`` as returned by `check_targets`.
+            out: model outputs `(..., m, k)`; leading axes stack perturbed copies (the checker).
+            y: targets `(m, k)` as returned by `check_targets`.
 
         Returns:
-            ``(..., m)``: one loss per sample.
+            `(..., m)`: one loss per sample.
         """
 
     @abstractmethod
@@ -84,15 +84,15 @@ class Loss(ABC):
         """Gradient of each sample's loss w.r.t. its own output row.
 
         Args:
-            out: model outputs ``(m, k)``.
-            y: targets ``(m, k)`` as returned by `check_targets`.
+            out: model outputs `(m, k)`.
+            y: targets `(m, k)` as returned by `check_targets`.
 
         Returns:
-            ``(m, k)``: row ``i`` is ``d sample_losses[i] / d out[i]``.
+            `(m, k)`: row `i` is `d sample_losses[i] / d out[i]`.
         """
 
     def check_outputs(self, out: ArrayLike, *, owner: str) -> Array:
-        """Validate model outputs: shape ``(m, k)`` with ``m >= 1`` (NaN/Inf pass through)."""
+        """Validate model outputs: shape `(m, k)` with `m >= 1` (NaN/Inf pass through)."""
         array = as_float_array(out, name=self.output_name, allow_nonfinite=True, owner=owner)
         if array.ndim != 2 or array.shape[0] == 0:
             msg = (
@@ -103,8 +103,8 @@ class Loss(ABC):
         return array
 
     def check_targets(self, y: ArrayLike, shape: tuple[int, int], *, owner: str) -> Array:
-        """Validate targets for outputs of ``shape`` ``(m, k)``: finite reals of that shape
-        (``(m,)`` when ``k == 1``). Returns them as ``(m, k)``."""
+        """Validate targets for outputs of `shape` `(m, k)`: finite reals of that shape
+        (`(m,)` when `k == 1`). Returns them as `(m, k)`."""
         return _matching_shape(as_float_array(y, name="y", owner=owner), shape, owner)
 
     def _checked(self, out: ArrayLike, y: ArrayLike, owner: str) -> tuple[Array, Array]:
@@ -122,9 +122,9 @@ class Loss(ABC):
         """The mean loss over the batch.
 
         Args:
-            out: model outputs ``(m, k)``.
+            out: model outputs `(m, k)`.
             y: targets (see the loss's `check_targets`).
-            owner: prefix for error messages (default: ``<Loss>.value``).
+            owner: prefix for error messages (default: `<Loss>.value`).
 
         Raises:
             ShapeError: outputs or targets of the wrong shape.
@@ -133,8 +133,8 @@ class Loss(ABC):
         return self._mean(*self._checked(out, y, owner or f"{self.name}.value"))
 
     def grad(self, out: ArrayLike, y: ArrayLike, *, owner: str | None = None) -> Array:
-        """Gradient of [`value`][layerkit.Loss.value] w.r.t. ``out``: ``sample_grads / m``,
-        shape ``(m, k)``. Arguments and errors as in `value`."""
+        """Gradient of [`value`][layerkit.Loss.value] w.r.t. `out`: `sample_grads / m`,
+        shape `(m, k)`. Arguments and errors as in `value`."""
         return self._mean_grad(*self._checked(out, y, owner or f"{self.name}.grad"))
 
     def value_and_grad(
@@ -149,30 +149,30 @@ class Loss(ABC):
 
 
 def _times_log(weight: Array, log_value: Array) -> Array:
-    """``weight * log_value`` with ``0 * log 0 = 0`` (a term whose weight is exactly 0 vanishes)."""
+    """`weight * log_value` with `0 * log 0 = 0` (a term whose weight is exactly 0 vanishes)."""
     with np.errstate(invalid="ignore"):
         return np.where(weight == 0, 0.0, weight * log_value)
 
 
 def _over(weight: Array, value: Array) -> Array:
-    """``weight / value`` with ``0 / 0 = 0`` (the derivative of a vanished term)."""
+    """`weight / value` with `0 / 0 = 0` (the derivative of a vanished term)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(weight == 0, 0.0, weight / value)
 
 
 class BCELoss(Loss):
-    """Binary cross-entropy on probabilities ``p``: ``-(y log p + (1 - y) log(1 - p))`` summed
+    """Binary cross-entropy on probabilities `p`: `-(y log p + (1 - y) log(1 - p))` summed
     over columns, mean over samples.
 
-    Exact at the saturated ends: a term whose weight is 0 vanishes, so ``p = 1, y = 1`` costs 0
-    with gradient ``-1 / m``. Targets lie in [0, 1]. After a final [`Sigmoid`][layerkit.Sigmoid]
+    Exact at the saturated ends: a term whose weight is 0 vanishes, so `p = 1, y = 1` costs 0
+    with gradient `-1 / m`. Targets lie in [0, 1]. After a final [`Sigmoid`][layerkit.Sigmoid]
     a [`Sequential`][layerkit.Sequential] evaluates it from the logits (see [`fused_loss`][layerkit.losses.fused_loss]).
     """
 
     output_name = "p"
 
     def check_outputs(self, out: ArrayLike, *, owner: str) -> Array:
-        """Outputs ``(m, k)`` that are probabilities in [0, 1]."""
+        """Outputs `(m, k)` that are probabilities in [0, 1]."""
         array = super().check_outputs(out, owner=owner)
         if np.any((array < 0) | (array > 1)):
             low, high = float(np.nanmin(array)), float(np.nanmax(array))
@@ -184,7 +184,7 @@ class BCELoss(Loss):
         return array
 
     def check_targets(self, y: ArrayLike, shape: tuple[int, int], *, owner: str) -> Array:
-        """Targets in [0, 1] of shape ``(m, k)`` (``(m,)`` or ``(1, m)`` when ``k == 1``)."""
+        """Targets in [0, 1] of shape `(m, k)` (`(m,)` or `(1, m)` when `k == 1`)."""
         return check_targets(y, shape, owner=owner)
 
     def sample_losses(self, out: Array, y: Array) -> Array:
@@ -197,8 +197,8 @@ class BCELoss(Loss):
 
 
 class BCEWithLogitsLoss(Loss):
-    """Binary cross-entropy on logits ``z`` (``p = sigmoid(z)``), in the stable form
-    ``max(z, 0) - y z + log1p(exp(-|z|))``: finite and exact for any finite logit.
+    """Binary cross-entropy on logits `z` (`p = sigmoid(z)`), in the stable form
+    `max(z, 0) - y z + log1p(exp(-|z|))`: finite and exact for any finite logit.
 
     Summed over columns, mean over samples; targets lie in [0, 1].
     """
@@ -206,7 +206,7 @@ class BCEWithLogitsLoss(Loss):
     output_name = "z"
 
     def check_targets(self, y: ArrayLike, shape: tuple[int, int], *, owner: str) -> Array:
-        """Targets in [0, 1] of shape ``(m, k)`` (``(m,)`` or ``(1, m)`` when ``k == 1``)."""
+        """Targets in [0, 1] of shape `(m, k)` (`(m,)` or `(1, m)` when `k == 1`)."""
         return check_targets(y, shape, owner=owner)
 
     def sample_losses(self, out: Array, y: Array) -> Array:
@@ -214,17 +214,17 @@ class BCEWithLogitsLoss(Loss):
         return np.asarray(terms.sum(axis=-1))
 
     def sample_grads(self, out: Array, y: Array) -> Array:
-        """``sigmoid(z) - y`` without cancellation: with ``e = exp(-|z|)`` it is
-        ``(1 - y) - e / (1 + e)`` for ``z >= 0`` and ``e / (1 + e) - y`` below, so a correctly
-        labelled saturated sample keeps its tiny gradient (``-e^-40``, not 0)."""
+        """`sigmoid(z) - y` without cancellation: with `e = exp(-|z|)` it is
+        `(1 - y) - e / (1 + e)` for `z >= 0` and `e / (1 + e) - y` below, so a correctly
+        labelled saturated sample keeps its tiny gradient (`-e^-40`, not 0)."""
         e = np.exp(-np.abs(out))
         tail = e / (1.0 + e)  # sigmoid(-|z|), exact for any finite z
         return np.asarray(np.where(out >= 0, (1.0 - y) - tail, tail - y))
 
 
 class MSELoss(Loss):
-    """Mean squared error: ``mean_k (out - y)^2`` per sample, mean over samples (so the mean
-    over every entry, as ``np.mean((out - y) ** 2)``). Targets are any finite reals."""
+    """Mean squared error: `mean_k (out - y)^2` per sample, mean over samples (so the mean
+    over every entry, as `np.mean((out - y) ** 2)`). Targets are any finite reals."""
 
     def sample_losses(self, out: Array, y: Array) -> Array:
         return np.asarray(np.square(out - y).mean(axis=-1))
@@ -234,23 +234,23 @@ class MSELoss(Loss):
 
 
 class SoftmaxCrossEntropyLoss(Loss):
-    """Cross-entropy of ``softmax(z)`` over ``k >= 2`` classes, from the logits ``z``.
+    """Cross-entropy of `softmax(z)` over `k >= 2` classes, from the logits `z`.
 
-    ``-log softmax(z)[label]`` per sample, mean over samples; the log-softmax is computed
-    around the largest logit, so logits of +-1000 are exact. Targets: integer labels ``(m,)``
-    or ``(m, 1)`` in ``[0, k)``, or one-hot rows ``(m, k)``; both give the same loss.
+    `-log softmax(z)[label]` per sample, mean over samples; the log-softmax is computed
+    around the largest logit, so logits of +-1000 are exact. Targets: integer labels `(m,)`
+    or `(m, 1)` in `[0, k)`, or one-hot rows `(m, k)`; both give the same loss.
     """
 
     output_name = "z"
 
     def check_outputs(self, out: ArrayLike, *, owner: str) -> Array:
-        """Logits ``(m, k)`` with ``k >= 2`` classes."""
+        """Logits `(m, k)` with `k >= 2` classes."""
         array = super().check_outputs(out, owner=owner)
         _require_classes(array.shape[1], owner)
         return array
 
     def check_targets(self, y: ArrayLike, shape: tuple[int, int], *, owner: str) -> Array:
-        """Class labels ``(m,)``/``(m, 1)`` or one-hot ``(m, k)``; returns one-hot ``(m, k)``."""
+        """Class labels `(m,)`/`(m, 1)` or one-hot `(m, k)`; returns one-hot `(m, k)`."""
         m, k = shape
         _require_classes(k, owner)
         target = as_float_array(y, name="y", owner=owner)
@@ -294,8 +294,8 @@ class SoftmaxCrossEntropyLoss(Loss):
         return np.asarray(log_norm - (y * shifted).sum(axis=-1))
 
     def sample_grads(self, out: Array, y: Array) -> Array:
-        """``softmax(z) - y``; the labelled entry is minus the other classes' probabilities
-        (no ``1 - p`` cancellation, so a confident right answer keeps its tiny gradient)."""
+        """`softmax(z) - y`; the labelled entry is minus the other classes' probabilities
+        (no `1 - p` cancellation, so a confident right answer keeps its tiny gradient)."""
         e = np.exp(out - out.max(axis=-1, keepdims=True))
         p = e / e.sum(axis=-1, keepdims=True)
         rest = (p * (1.0 - y)).sum(axis=-1, keepdims=True)
@@ -312,16 +312,16 @@ def _require_classes(k: int, owner: str) -> None:
 
 
 def fused_loss(loss: Loss, last: Layer) -> Loss | None:
-    """How ``loss`` reads a model whose last layer is ``last``: the one fusion rule.
+    """How `loss` reads a model whose last layer is `last`: the one fusion rule.
 
     The rule: a [`BCELoss`][layerkit.BCELoss] (that class exactly) after a final
     [`Sigmoid`][layerkit.Sigmoid] (that class exactly) is evaluated as
     [`BCEWithLogitsLoss`][layerkit.BCEWithLogitsLoss] on the Sigmoid's input: the same function,
     finite and exact where the sigmoid saturates. Subclasses are never fused, so their
-    overrides always run. The model's ``forward`` and ``predict`` still return probabilities.
+    overrides always run. The model's `forward` and `predict` still return probabilities.
 
     Returns:
-        The loss to apply to the input of ``last``, or None when ``loss`` reads the output.
+        The loss to apply to the input of `last`, or None when `loss` reads the output.
 
     Raises:
         ConfigError: a BCELoss after a bare [`Linear`][layerkit.Linear], whose output is not a

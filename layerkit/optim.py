@@ -29,15 +29,15 @@ def _check_rate(value: Real, name: str, owner: str, *, upper: float | None = Non
 
 
 class Optimizer:
-    """Base class: ``step(params, grads)`` returns the updated flat parameter vector."""
+    """Base class: `step(params, grads)` returns the updated flat parameter vector."""
 
     def step(self, params: Array, grads: Array) -> Array:
-        """One update of the flat vector ``params`` ``(P,)`` given ``grads`` ``(P,)``."""
+        """One update of the flat vector `params` `(P,)` given `grads` `(P,)`."""
         raise NotImplementedError
 
     @staticmethod
     def _check(params: ArrayLike, grads: ArrayLike, owner: str) -> tuple[Array, Array]:
-        """``params`` and ``grads`` as finite flat float vectors of one shape (lists and
+        """`params` and `grads` as finite flat float vectors of one shape (lists and
         integers converted); checked before any state changes."""
         where = f"{owner}.step"
         flat = as_float_array(params, name="params", ndim=1, owner=where)
@@ -51,7 +51,7 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Gradient descent with (optionally Nesterov) momentum: ``v = mu v - lr g; p += v``."""
+    """Gradient descent with (optionally Nesterov) momentum: `v = mu v - lr g; p += v`."""
 
     def __init__(self, lr: Real = 0.1, momentum: Real = 0.9, *, nesterov: bool = False) -> None:
         self.lr = _check_rate(lr, "lr", "SGD")
@@ -117,22 +117,22 @@ def fit(
     seed: SeedLike = 0,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> History:
-    """Train ``model`` in place on ``x`` ``(m, in)``, ``y`` ``(m, out)`` with mini-batches.
+    """Train `model` in place on `x` `(m, in)`, `y` `(m, out)` with mini-batches.
 
     Every argument is checked before the first update. If anything raises during training
-    (a NaN gradient, ``on_epoch`` raising...), the model's parameters and the optimizer's state
+    (a NaN gradient, `on_epoch` raising...), the model's parameters and the optimizer's state
     are restored to what they were at the call, and the error propagates. Ctrl-C
-    (``KeyboardInterrupt``) is not an error: the model keeps the updates made so far.
+    (`KeyboardInterrupt`) is not an error: the model keeps the updates made so far.
 
     Args:
         model: a [`Sequential`][layerkit.Sequential] with a loss.
-        x: inputs ``(m, in)``.
-        y: targets ``(m, out)``.
-        optimizer: an optimizer instance (default ``SGD(0.1, 0.9)``).
+        x: inputs `(m, in)`.
+        y: targets `(m, out)`.
+        optimizer: an optimizer instance (default `SGD(0.1, 0.9)`).
         epochs: a positive integer (Python or numpy).
-        batch_size: a positive integer (default: all ``m`` rows in one batch).
+        batch_size: a positive integer (default: all `m` rows in one batch).
         seed: drives shuffling and dropout masks (never the global RNG).
-        on_epoch: called as ``on_epoch(epoch, loss)`` after each epoch.
+        on_epoch: called as `on_epoch(epoch, loss)` after each epoch.
 
     Returns:
         A [`History`][layerkit.History] of mean epoch losses.
@@ -190,7 +190,7 @@ def _train(
     rng: np.random.Generator,
     on_epoch: Callable[[int, float], None] | None,
 ) -> History:
-    """The training loop of :func:`fit`, on checked arguments."""
+    """The training loop of `fit`, on checked arguments."""
     m = inputs.shape[0]
     losses: list[float] = []
     for epoch in range(epochs):

@@ -20,7 +20,7 @@ from layerkit.errors import (
 
 @attrs.frozen
 class TensorSpec:
-    """One named tensor: its ``name`` and ``shape``."""
+    """One named tensor: its `name` and `shape`."""
 
     name: str
     shape: tuple[int, ...]
@@ -36,7 +36,7 @@ class ParamSpec:
     """An ordered list of named tensors, and the layout of their flat vector.
 
     Tensors are laid out in order, each flattened row-major (C order), as the seed
-    notebook's ``dictionary_to_vector`` does.
+    notebook's `dictionary_to_vector` does.
     """
 
     tensors: tuple[TensorSpec, ...] = ()
@@ -63,7 +63,7 @@ class ParamSpec:
         return sum(t.size for t in self.tensors)
 
     def offsets(self) -> dict[str, tuple[int, int]]:
-        """``name -> (start, stop)`` of each tensor in the flat vector."""
+        """`name -> (start, stop)` of each tensor in the flat vector."""
         result: dict[str, tuple[int, int]] = {}
         start = 0
         for tensor in self.tensors:
@@ -94,7 +94,7 @@ class ParamSpec:
         what: str = "parameters",
         dtype: type[np.floating] | np.dtype[np.floating] | None = None,
     ) -> Array:
-        """Concatenate the named arrays into one flat vector of length ``size``."""
+        """Concatenate the named arrays into one flat vector of length `size`."""
         self.check_arrays(arrays, what=what)
         parts = [
             as_float_array(arrays[t.name], name=f"{what}['{t.name}']", allow_nonfinite=True)
@@ -111,7 +111,7 @@ class ParamSpec:
     ) -> dict[str, Array]:
         """Split a flat vector into named arrays (views into it), after checking its length.
 
-        With ``finite`` (what loading into a model asks), a NaN or Inf is refused with a
+        With `finite` (what loading into a model asks), a NaN or Inf is refused with a
         [`NonFiniteError`][layerkit.errors.NonFiniteError] naming the tensor it falls in.
         """
         array = as_float_array(vector, name="vector", allow_nonfinite=True, owner=owner)
@@ -142,9 +142,9 @@ class ParamSpec:
 
 
 def assign_arrays(targets: Mapping[str, Array], values: Mapping[str, Array], *, owner: str) -> None:
-    """Copy ``values[name]`` into each array ``targets[name]``: all of them or none.
+    """Copy `values[name]` into each array `targets[name]`: all of them or none.
 
-    Every target is checked first (see :func:`check_writable`; and of the value's shape); the
+    Every target is checked first (see `check_writable`; and of the value's shape); the
     values are copied before the first write (so a value that aliases a target is read intact),
     and the targets already written are restored if a write fails, even on KeyboardInterrupt.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy as _copy
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import attrs
 import numpy as np
@@ -25,14 +25,19 @@ from layerkit.layers.base import Layer, run_layer
 from layerkit.losses import Loss, fused_loss
 from layerkit.params import ParamSpec
 
+Noise = Sequence[Array | None] | None
+
 
 @attrs.frozen(eq=False)
 class SequentialCache:
-    """What [`Sequential.forward`][layerkit.Sequential.forward] hands to its ``backward``.
+    """What [`Sequential.forward`][layerkit.Sequential.forward] hands to its `backward`.
 
-    **Fields:** ``owner`` the model; ``caches`` what each layer run returned (any objects);
-    ``inputs`` and ``outputs`` each layer's ``x`` ``(m, in)`` and ``y`` ``(m, out)``;
-    ``noise`` the masks used (one entry per layer, None for deterministic layers).
+    Attributes:
+        owner: The model that ran the forward.
+        caches: What each layer's forward returned (any objects).
+        inputs: Each layer's input `x`, `(m, in)`.
+        outputs: Each layer's output `y`, `(m, out)`.
+        noise: The mask each layer used (None for deterministic layers), one per layer.
     """
 
     owner: Sequential
@@ -44,7 +49,7 @@ class SequentialCache:
 
 @attrs.frozen
 class ParamRef:
-    """Where a model parameter lives: layer ``index`` (0-based) and its ``local`` name."""
+    """Where a model parameter lives: layer `index` (0-based) and its `local` name there."""
 
     index: int
     local: str
@@ -53,15 +58,19 @@ class ParamRef:
 class Sequential:
     """Layers applied in order, with an optional loss.
 
-    **Arguments:** ``layers`` (a sequence, or several positional layers); ``loss`` any
-    [`Loss`][layerkit.Loss] (BCE, BCE with logits, MSE, softmax cross-entropy or your own).
-    Widths are checked at construction where layers state them; parameters are named by local
-    name and the 1-based index of the parameterised layer (``W1, b1, W2, b2, ...``, as in the
-    seed notebook).
+    Parameters are named by local name and the 1-based index of the parameterised layer
+    (`W1, b1, W2, b2, ...`, as in the seed notebook). A [`BCELoss`][layerkit.BCELoss] after a
+    final Sigmoid is computed from the logits (by [`fused_loss`][layerkit.losses.fused_loss]);
+    `forward` and `predict` still return probabilities.
 
-    A BCELoss after a final Sigmoid is computed from the logits, by the one rule of
-    [`fused_loss`][layerkit.losses.fused_loss]; ``forward`` and ``predict`` still return
-    probabilities.
+    Args:
+        *layers: Layers, or sequences of layers, in order.
+        loss: Any [`Loss`][layerkit.Loss], or None for a model without one.
+
+    Raises:
+        ConfigError: No layers, an item that is not a layer, a layer given twice, or a loss
+            that is not a `Loss`.
+        ShapeError: Two neighbouring layers state widths that do not chain.
     """
 
     def __init__(self, *layers: Layer | Sequence[Layer], loss: Loss | None = None) -> None:
@@ -76,9 +85,14 @@ class Sequential:
                 raise ConfigError(msg)
         for position, layer in enumerate(flat):
             if not isinstance(layer, Layer):
+                msg = f"Sequential: item {position} must be a layerkit Layer, got {type(layer).__name__}."
+                raise ConfigError(msg)
+            first = next(i for i, other in enumerate(flat) if other is layer)
+            if first != position and layer.param_spec.names:
                 msg = (
-                    f"Sequential: item {position} must be a layerkit Layer, "
-                    f"got {type(layer).__name__}."
+                    f"Sequential: layer {position} ({layer.name}) is the same object as layer "
+                    f"{first}; its parameters would be named twice and their gradients not "
+                    "summed. Use two separate layers (or a copy)."
                 )
                 raise ConfigError(msg)
         if not flat:
@@ -90,37 +104,22 @@ class Sequential:
                 f"{type(loss).__name__}."
             )
             raise ConfigError(msg)
-        for position, layer in enumerate(flat):
-            first = next(i for i, other in enumerate(flat) if other is layer)
-            if first != position and layer.param_spec.names:
-                msg = (
-                    f"Sequential: layer {position} ({layer.name}) is the same object as layer "
-                    f"{first}; its parameters would be named twice and their gradients not "
-                    "summed. Use two separate layers (or a copy)."
-                )
-                raise ConfigError(msg)
         self.layers: tuple[Layer, ...] = tuple(flat)
         self.loss: Loss | None = loss
         self._body_loss: Loss | None = None if loss is None else fused_loss(loss, flat[-1]) or loss
-        self._refs = self._name_parameters()
+        self._refs: dict[str, ParamRef] = {}
+        counter = 0
+        for index, layer in enumerate(self.layers):
+            counter += bool(layer.param_spec.names)
+            for local in layer.param_spec.names:
+                self._refs[f"{local}{counter}"] = ParamRef(index, local)
         self._check_widths()
 
     # -- structure ---------------------------------------------------------------------------
 
-    def _name_parameters(self) -> dict[str, ParamRef]:
-        refs: dict[str, ParamRef] = {}
-        counter = 0
-        for index, layer in enumerate(self.layers):
-            names = layer.param_spec.names
-            if names:
-                counter += 1
-            for local in names:
-                refs[f"{local}{counter}"] = ParamRef(index, local)
-        return refs
-
     def _check_widths(self) -> None:
         width: int | None = None
-        previous: str = "input"
+        previous = "input"
         for index, layer in enumerate(self.layers):
             label = layer_label(index, layer)
             if layer.in_features is not None and width is not None and layer.in_features != width:
@@ -129,12 +128,8 @@ class Sequential:
                     f"{previous} gives {width}."
                 )
                 raise ShapeError(msg)
-            if layer.in_features is not None:
-                width = layer.in_features
-            if width is not None:
-                width = layer.output_width(width)
-            elif layer.out_features is not None:
-                width = layer.out_features
+            width = layer.in_features if layer.in_features is not None else width
+            width = layer.output_width(width) if width is not None else layer.out_features
             previous = label
 
     @property
@@ -178,17 +173,19 @@ class Sequential:
 
     @property
     def param_spec(self) -> ParamSpec:
-        """Ordered ``(name, shape)`` of all parameters under their model names."""
+        """Ordered `(name, shape)` of all parameters under their model names."""
         return ParamSpec.of(self.params())
 
     def params(self) -> dict[str, Array]:
-        """The live parameter arrays by model name (``W1``, ``b1``, ...)."""
-        return {
-            name: self.layers[ref.index].params()[ref.local] for name, ref in self._refs.items()
-        }
+        """The live parameter arrays by model name (`W1`, `b1`, ...)."""
+        return {n: self.layers[r.index].params()[r.local] for n, r in self._refs.items()}
 
     def param_ref(self, name: str) -> ParamRef:
-        """Which layer holds the parameter ``name``, and its local name there."""
+        """Which layer holds the parameter `name`, and its local name there.
+
+        Raises:
+            ConfigError: The model has no parameter `name`.
+        """
         try:
             return self._refs[name]
         except KeyError:
@@ -196,29 +193,35 @@ class Sequential:
             raise ConfigError(msg) from None
 
     def layer_label(self, index: int) -> str:
-        """A readable label for layer ``index``: ``layer 2 (Linear(5->3))``."""
+        """A readable label for layer `index`: `layer 2 (Linear(5->3))`."""
         return layer_label(index, self.layers[index])
 
     def flatten(self) -> Array:
-        """All parameters as one flat vector (order of :attr:`param_spec`)."""
+        """All parameters as one flat vector, in the order of `param_spec`."""
         return self.param_spec.flatten(self.params())
 
     def set_params(self, arrays: Mapping[str, Array]) -> None:
-        """Rebind the parameters to ``arrays`` by model name (all of them; not copied)."""
+        """Rebind every parameter to `arrays[name]` (model names; not copied)."""
         self.param_spec.check_arrays(arrays, what="Sequential.set_params: 'arrays'")
         for index, layer in enumerate(self.layers):
-            local = {ref.local: arrays[n] for n, ref in self._refs.items() if ref.index == index}
+            local = {r.local: arrays[n] for n, r in self._refs.items() if r.index == index}
             if local:
                 layer.set_params(local)
 
     def unflatten(self, vector: ArrayLike) -> None:
-        """Rebind all parameters to copies of a flat vector's pieces (length checked, finite
-        values only; each keeps its dtype; on any error nothing changes)."""
+        """Rebind all parameters to copies of the pieces of a flat vector.
+
+        Each parameter keeps its dtype; on any error nothing changes.
+
+        Raises:
+            ShapeError: The vector's length is not the number of parameters.
+            NonFiniteError: The vector holds NaN or Inf.
+        """
         new = self.param_spec.unflatten(vector, owner="Sequential", finite=True)
         self.set_params({n: np.array(new[n], dtype=a.dtype) for n, a in self.params().items()})
 
     def rebound(self, arrays: Mapping[str, ArrayLike]) -> Sequential:
-        """A copy of the model whose parameters are ``arrays`` (model names; real numbers)."""
+        """A copy of the model whose parameters are `arrays` (model names, real numbers)."""
         self.param_spec.check_arrays(arrays, what="Sequential: 'params'")
         real = {
             n: as_float_array(arrays[n], name=n, allow_nonfinite=True, owner="Sequential")
@@ -229,7 +232,7 @@ class Sequential:
         return model
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Sequential:
-        """A copy of the model with parameters of ``dtype`` (a floating dtype)."""
+        """A copy of the model with parameters of the floating `dtype`."""
         real = as_float_dtype(dtype, owner="Sequential.astype")
         return Sequential([layer.astype(real) for layer in self.layers], loss=self.loss)
 
@@ -246,27 +249,59 @@ class Sequential:
     # -- computation -------------------------------------------------------------------------
 
     def check_input(self, x: ArrayLike) -> Array:
-        """Validate a batch ``(m, in_features)``: rank, width, finite; integers converted."""
+        """Validate a batch `(m, in_features)`: rank, width, finite; integers converted."""
         array = as_batch(x, name="x", features=self.in_features, owner="Sequential")
         return array.astype(self.dtype, copy=False)
 
+    @overload
     def forward(
         self,
         x: ArrayLike,
         *,
-        noise: Sequence[Array | None] | None = None,
+        noise: Noise = None,
         rng: SeedLike = None,
         layers: Integer | None = None,
-    ) -> tuple[Array, SequentialCache]:
-        """Run ``x`` ``(m, in)`` through the layers.
+        intermediates: Literal[False] = False,
+    ) -> tuple[Array, SequentialCache]: ...
+    @overload
+    def forward(
+        self,
+        x: ArrayLike,
+        *,
+        noise: Noise = None,
+        rng: SeedLike = None,
+        layers: Integer | None = None,
+        intermediates: Literal[True],
+    ) -> tuple[Array, SequentialCache, tuple[Array, ...]]: ...
+    def forward(
+        self,
+        x: ArrayLike,
+        *,
+        noise: Noise = None,
+        rng: SeedLike = None,
+        layers: Integer | None = None,
+        intermediates: bool = False,
+    ) -> tuple[Array, SequentialCache] | tuple[Array, SequentialCache, tuple[Array, ...]]:
+        """Run a batch through the layers.
 
-        **Arguments:** ``noise``, masks for stochastic layers (one entry per layer, from an
-        earlier cache); ``rng``, a seed or generator to draw fresh masks (training); with
-        neither, stochastic layers are the identity (evaluation). ``layers`` stops after that
-        many layers. ``x`` is copied in and ``y`` out, so a caller may reuse either buffer
-        before ``backward``.
+        With neither `noise` nor `rng`, stochastic layers are the identity (evaluation).
+        `x` is copied in and `y` out, so a caller may reuse either buffer before `backward`.
 
-        **Returns:** ``(y, cache)`` with ``y`` of shape ``(m, out)``.
+        Args:
+            x: The batch, `(m, in)`.
+            noise: Masks for stochastic layers, one entry per layer (e.g. an earlier
+                cache's `noise`).
+            rng: A seed or generator to draw fresh masks (training).
+            layers: Stop after this many layers.
+            intermediates: Also return every layer's output.
+
+        Returns:
+            `(y, cache)`, `y` of shape `(m, out)`; with `intermediates`, `(y, cache, outputs)`
+                where `outputs[i]` is a copy of layer `i`'s output `(m, out_i)`.
+
+        Raises:
+            ConfigError: A bad `layers`, `noise` or `rng`.
+            NonFiniteError: A parameter holds NaN or Inf.
         """
         if layers is not None and (not is_integer(layers) or not 0 <= layers <= len(self.layers)):
             msg = (
@@ -292,7 +327,7 @@ class Sequential:
         caches: list[Any] = []
         inputs: list[Array] = []
         outputs: list[Array] = []
-        used: list[Array | None] = []
+        used: list[Array | None] = [None] * len(self.layers)
         for index, layer in enumerate(self.layers[:stop]):
             mask = noise[index] if noise is not None else None
             if generator is not None and layer.stochastic:
@@ -301,30 +336,52 @@ class Sequential:
             out, cache = run_layer(layer, out, mask)
             caches.append(cache)
             outputs.append(out)
-            used.append(mask)
-        used.extend([None] * (len(self.layers) - stop))
+            used[index] = mask
         cache = SequentialCache(self, tuple(caches), tuple(inputs), tuple(outputs), tuple(used))
+        if intermediates:
+            return np.array(out, copy=True), cache, tuple(np.array(y) for y in outputs)
         return np.array(out, copy=True), cache
 
     def _check_finite_params(self) -> None:
-        """Refuse NaN/Inf in the model's own parameters, naming the tensor (not a later
-        activation that inherits the NaN)."""
+        """Refuse NaN/Inf in a parameter, naming it (not a later activation that inherits it)."""
         for name, array in self.params().items():
             problem = nonfinite_summary(array)
             if problem:
-                ref = self._refs[name]
                 msg = (
-                    f"Sequential: parameter {name} of {self.layer_label(ref.index)} holds "
-                    f"{problem}; parameters must be finite."
+                    f"Sequential: parameter {name} of {self.layer_label(self._refs[name].index)} "
+                    f"holds {problem}; parameters must be finite."
                 )
                 raise NonFiniteError(msg)
 
+    @overload
     def backward(
-        self, cache: SequentialCache, grad_out: ArrayLike
-    ) -> tuple[Array, dict[str, Array]]:
-        """Back-propagate ``grad_out`` (the output's shape) through the layers of ``cache``.
+        self, cache: SequentialCache, grad_out: ArrayLike, *, intermediates: Literal[False] = False
+    ) -> tuple[Array, dict[str, Array]]: ...
+    @overload
+    def backward(
+        self, cache: SequentialCache, grad_out: ArrayLike, *, intermediates: Literal[True]
+    ) -> tuple[Array, dict[str, Array], tuple[Array, ...]]: ...
+    def backward(
+        self, cache: SequentialCache, grad_out: ArrayLike, *, intermediates: bool = False
+    ) -> tuple[Array, dict[str, Array]] | tuple[Array, dict[str, Array], tuple[Array, ...]]:
+        """Back-propagate `grad_out` through the layers that made `cache`.
 
-        **Returns:** ``(grad_x, grads)``, ``grads`` by model parameter name.
+        Every layer's backward is checked (keys, shapes, finiteness) and named on error.
+
+        Args:
+            cache: From this model's [`forward`][layerkit.Sequential.forward].
+            grad_out: Gradient with respect to the forward's output, of its shape `(m, out)`.
+            intermediates: Also return the gradient with respect to every layer's output.
+
+        Returns:
+            `(grad_x, grads)`: `grad_x` of the input's shape, `grads` by model parameter name;
+                with `intermediates`, `(grad_x, grads, grad_outputs)` where `grad_outputs[i]`
+                is the gradient with respect to layer `i`'s output (the last is `grad_out`).
+
+        Raises:
+            CacheError: `cache` does not come from this model's forward.
+            ShapeError: `grad_out` does not have the output's shape.
+            GradientSpecError: A layer's backward returned something malformed.
         """
         if not isinstance(cache, SequentialCache) or cache.owner is not self:
             msg = "Sequential.backward: the cache does not come from this model's forward."
@@ -341,18 +398,19 @@ class Sequential:
             raise ShapeError(msg)
         grad = grad.astype(last.dtype, copy=False)
         local: dict[int, dict[str, Array]] = {}
+        grad_outputs: list[Array] = []
         for index in reversed(range(len(cache.caches))):
             layer = self.layers[index]
+            grad_outputs.append(grad)
             grad, local[index] = checked_backward(
                 layer.backward(cache.caches[index], grad),
                 label=functools.partial(self.layer_label, index),
                 x_shape=cache.inputs[index].shape,
                 params=layer.params(),
             )
-        named: dict[str, Array] = {}
-        for name, ref in self._refs.items():
-            if ref.index in local:
-                named[name] = local[ref.index][ref.local]
+        named = {n: local[r.index][r.local] for n, r in self._refs.items() if r.index in local}
+        if intermediates:
+            return grad, named, tuple(reversed(grad_outputs))
         return grad, named
 
     def _require_loss(self) -> Loss:
@@ -370,24 +428,35 @@ class Sequential:
         return f"Sequential ({self.loss!r})"
 
     def sample_losses(self, body_out: Array, y: Array) -> Array:
-        """Per-sample losses from the body's output ``(..., m, k)`` -> ``(..., m)``; ``y``
-        as returned by [`check_targets`][layerkit.Sequential.check_targets] (not re-checked)."""
+        """Per-sample losses from the body's output `(..., m, k)`, shape `(..., m)`.
+
+        `y` as returned by [`check_targets`][layerkit.Sequential.check_targets] (not re-checked).
+        """
         return self._require_loss().sample_losses(body_out, y)
 
     def loss_grad(self, body_out: Array, y: Array) -> Array:
-        """Gradient of the mean loss w.r.t. the body's output ``(m, k)``."""
+        """Gradient of the mean loss with respect to the body's output `(m, k)`."""
         return self._require_loss().grad(body_out, y, owner=self._loss_owner)
 
     def check_targets(self, y: ArrayLike, m: int, *, width: int | None = None) -> Array:
-        """Validate targets for a batch of ``m`` against the model's output width.
+        """Validate targets for a batch of `m` against the model's output width.
 
-        ``width`` is the predictions' width when the caller knows it (from a forward); else
-        the width the layers state. A model of elementwise layers only states none: then
-        ``y`` of shape ``(m, k)`` sets ``k``, and any other ``y`` must be one label per sample.
-        The loss decides what targets it accepts (softmax cross-entropy: labels or one-hot).
+        A model of elementwise layers only states no width: then `y` of shape `(m, k)` sets
+        `k`, and any other `y` must be one label per sample. The loss decides what targets it
+        accepts (softmax cross-entropy: labels or one-hot).
+
+        Args:
+            y: The targets.
+            m: The batch size.
+            width: The predictions' width when the caller knows it (from a forward); else the
+                width the layers state.
 
         Returns:
-            The targets as the loss uses them, ``(m, k)`` in the model's dtype.
+            The targets as the loss uses them, `(m, k)` in the model's dtype.
+
+        Raises:
+            ConfigError: The model has no loss.
+            TargetError: Targets the loss refuses.
         """
         loss = self._require_loss()
         out_width = width if width is not None else self._output_width()
@@ -399,10 +468,8 @@ class Sequential:
 
     def _output_width(self) -> int | None:
         width = self.in_features
-        if width is None:
-            return None
         for layer in self.layers:
-            width = layer.output_width(width)
+            width = None if width is None else layer.output_width(width)
         return width
 
     def loss_and_grad(
@@ -410,14 +477,22 @@ class Sequential:
         x: ArrayLike,
         y: ArrayLike,
         *,
-        noise: Sequence[Array | None] | None = None,
+        noise: Noise = None,
         rng: SeedLike = None,
         params: Mapping[str, Array] | None = None,
     ) -> tuple[float, dict[str, Array]]:
-        """Mean loss on ``(x, y)`` and its gradient for every parameter (by model name).
+        """Mean loss on `(x, y)` and its gradient for every parameter.
 
-        ``noise`` and ``rng`` as in :meth:`forward`; ``params`` (model names, all of them)
-        evaluates a copy of the model holding those arrays, its own are left alone.
+        Args:
+            x: The batch, `(m, in)`.
+            y: Its targets.
+            noise: As in [`forward`][layerkit.Sequential.forward].
+            rng: As in [`forward`][layerkit.Sequential.forward].
+            params: All parameters by model name: evaluate a copy of the model holding these
+                arrays; the model's own are left alone.
+
+        Returns:
+            `(loss, grads)`, `grads` by model parameter name, each of its parameter's shape.
         """
         body_out, cache = self._body_forward(x, noise, rng, params)
         loss = self._require_loss()
@@ -430,57 +505,43 @@ class Sequential:
         x: ArrayLike,
         y: ArrayLike,
         *,
-        noise: Sequence[Array | None] | None = None,
+        noise: Noise = None,
         rng: SeedLike = None,
         params: Mapping[str, Array] | None = None,
     ) -> float:
-        """Mean loss on ``(x, y)``; ``noise``, ``rng`` and ``params`` as in
-        [`loss_and_grad`][layerkit.Sequential.loss_and_grad] (with neither ``noise`` nor
-        ``rng``, stochastic layers act as the identity)."""
+        """Mean loss on `(x, y)`; arguments as in [`loss_and_grad`][layerkit.Sequential.loss_and_grad]."""
         body_out, _ = self._body_forward(x, noise, rng, params)
         return self._require_loss().value(body_out, y, owner=self._loss_owner)
 
     def _body_forward(
-        self,
-        x: ArrayLike,
-        noise: Sequence[Array | None] | None,
-        rng: SeedLike,
-        params: Mapping[str, Array] | None,
+        self, x: ArrayLike, noise: Noise, rng: SeedLike, params: Mapping[str, Array] | None
     ) -> tuple[Array, SequentialCache]:
-        """Forward through the layers the loss reads. loss_value and loss_and_grad both hand
-        the result to the loss's own checks (outputs, then targets), so they refuse alike."""
+        """Forward through the layers the loss reads (the loss then checks outputs, targets)."""
         self._require_loss()
         model = self if params is None else self.rebound(params)
         return model.forward(x, noise=noise, rng=rng, layers=len(self.body))
 
     def predict(self, x: ArrayLike) -> Array:
-        """The model's output for ``x`` ``(m, in)`` in evaluation mode (no dropout)."""
+        """The model's output for `x` `(m, in)` in evaluation mode (no dropout)."""
         out, _ = self.forward(x)
         return out
-
-    # -- display -----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         lines = ["Sequential("]
         width = self.in_features
-        total = 0
         params = self.params()
         for index, layer in enumerate(self.layers):
-            count = layer.param_spec.size
-            total += count
             shapes = ", ".join(
-                f"{name}{params[name].shape}"
-                for name, ref in self._refs.items()
-                if ref.index == index
+                f"{n}{params[n].shape}" for n, r in self._refs.items() if r.index == index
             )
             out = layer.output_width(width) if width is not None else layer.out_features
             io = f"{width if width is not None else '?'} -> {out if out is not None else '?'}"
             lines.append(
-                f"  ({index}) {layer.name:<18} {io:<10} params: {count:>7}"
+                f"  ({index}) {layer.name:<18} {io:<10} params: {layer.param_spec.size:>7}"
                 + (f"  [{shapes}]" if shapes else "")
             )
             width = out
         loss = f"{self.loss!r}" + (" (from logits)" if self.fused_logits else "")
-        lines.append(f"  loss: {loss}   total params: {total}")
-        lines.append(")")
+        total = sum(layer.param_spec.size for layer in self.layers)
+        lines += [f"  loss: {loss}   total params: {total}", ")"]
         return "\n".join(lines)

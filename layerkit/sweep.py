@@ -1,10 +1,10 @@
-"""Step-size sweep: the error of a plain central difference against the step ``h``.
+"""Step-size sweep: the error of a plain central difference against the step `h`.
 
-The seed notebook checks its gradient with one fixed step ``h = 1e-7`` for every parameter.
-Sweeping ``h`` shows why one step cannot be trusted blindly: the error of
-``(f(theta + h e_i) - f(theta - h e_i)) / (2h)`` is about ``h^2 |f'''| / 6`` (truncation, falls
-as ``h`` shrinks) plus ``eps |f| / h`` (round-off, grows as ``h`` shrinks), a V on a log-log plot
-with its floor near ``h = eps^(1/3)`` (about 6e-6 in float64, layerkit's default relative step).
+The seed notebook checks its gradient with one fixed step `h = 1e-7` for every parameter.
+Sweeping `h` shows why one step cannot be trusted blindly: the error of
+`(f(theta + h e_i) - f(theta - h e_i)) / (2h)` is about `h^2 |f'''| / 6` (truncation, falls
+as `h` shrinks) plus `eps |f| / h` (round-off, grows as `h` shrinks), a V on a log-log plot
+with its floor near `h = eps^(1/3)` (about 6e-6 in float64, layerkit's default relative step).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ at the bug's size at every step, so the curve has no V."""
 def default_steps(
     count: int = 25, largest: float = 1e-1, smallest: float = 1e-13
 ) -> tuple[float, ...]:
-    """``count`` log-spaced steps from ``largest`` down to ``smallest``, plus layerkit's
-    default step ``eps^(1/3)`` (about 6.06e-6), in decreasing order."""
+    """`count` log-spaced steps from `largest` down to `smallest`, plus layerkit's
+    default step `eps^(1/3)` (about 6.06e-6), in decreasing order."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 2:
         msg = f"default_steps: 'count' must be an integer >= 2 (got {count!r})."
         raise ConfigError(msg)
@@ -60,11 +60,14 @@ def _number(value: float) -> float | str:
 class SweepResult:
     """Errors of a fixed-step central difference over all parameters, one per step.
 
-    **Fields:** ``steps`` the absolute steps ``h`` (as given); ``difference`` the seed's formula
-    (3) ``||g - n|| / (||g|| + ||n||)`` at each step; ``max_rel_error`` the largest
-    ``|g_i - n_i| / max(|g_i|, |n_i|)`` at each step (0 where both are 0); ``parameters`` the
-    number of entries differentiated; ``loss`` at the unperturbed point; ``analytic_norm``
-    ``||g||``.
+    Attributes:
+        steps: The absolute steps `h`, as given.
+        difference: The seed's `||g - n|| / (||g|| + ||n||)` at each step.
+        max_rel_error: The largest `|g_i - n_i| / max(|g_i|, |n_i|)` at each step (0 where
+            both are 0).
+        parameters: The number of entries differentiated.
+        loss: The loss at the unperturbed point.
+        analytic_norm: `||g||`.
     """
 
     steps: tuple[float, ...]
@@ -76,7 +79,7 @@ class SweepResult:
 
     @property
     def best_index(self) -> int | None:
-        """Index of the step with the smallest finite ``difference`` (None if none is finite)."""
+        """Index of the step with the smallest finite `difference` (None if none is finite)."""
         values = np.array(self.difference, dtype=np.float64)
         finite = np.isfinite(values)
         if not finite.any():
@@ -85,7 +88,7 @@ class SweepResult:
 
     @property
     def best_step(self) -> float | None:
-        """The step with the smallest ``difference`` (None if none is finite)."""
+        """The step with the smallest `difference` (None if none is finite)."""
         index = self.best_index
         return None if index is None else self.steps[index]
 
@@ -103,7 +106,7 @@ class SweepResult:
 
     @property
     def default_step(self) -> float:
-        """layerkit's default (relative) step ``eps^(1/3)``, for comparison."""
+        """layerkit's default (relative) step `eps^(1/3)`, for comparison."""
         return float(DEFAULT_STEP)
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,7 +140,7 @@ def _check_steps(steps: Sequence[float]) -> tuple[float, ...]:
 
 
 def _errors(analytic: Float64Array, numeric: Float64Array) -> tuple[float, float]:
-    """The seed's ``difference`` and the max relative error of ``numeric`` against ``analytic``."""
+    """The seed's `difference` and the max relative error of `numeric` against `analytic`."""
     numerator = float(np.linalg.norm(analytic - numeric))
     denominator = float(np.linalg.norm(analytic) + np.linalg.norm(numeric))
     if denominator == 0.0:
@@ -160,18 +163,25 @@ def step_sweep(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
-    """Central differences of ``model``'s mean loss with a fixed absolute step, per step.
+    """Central differences of `model`'s mean loss with a fixed absolute step, per step.
 
-    For each ``h`` in ``steps`` and each parameter entry ``i`` (all of them, as the seed does):
-    ``n_i = (L(theta + h e_i) - L(theta - h e_i)) / (2h)``, compared with the analytic gradient
-    ``g`` of ``model.loss_and_grad``. Runs on a float64 copy: ``model`` is never modified.
-    Stochastic layers act as the identity (no masks), as in ``loss_value``.
+    For each `h` in `steps` and each parameter entry `i` (all of them, as the seed does):
+    `n_i = (L(theta + h e_i) - L(theta - h e_i)) / (2h)`, compared with the analytic gradient
+    `g` of `model.loss_and_grad`. Runs on a float64 copy: `model` is never modified.
+    Stochastic layers act as the identity (no masks), as in `loss_value`.
 
-    **Arguments:** ``model`` a :class:`~layerkit.Sequential` with a loss; ``x`` ``(m, in)``;
-    ``y`` ``(m, out)`` targets in [0, 1]; ``steps`` positive numbers (default
-    :func:`default_steps`); ``progress(done, total)`` is called after each step, if given.
+    Args:
+        model: A [`Sequential`][layerkit.Sequential] with a loss.
+        x: Inputs, `(m, in)`.
+        y: Targets, `(m, out)`.
+        steps: Positive numbers; [`default_steps`][layerkit.sweep.default_steps] when None.
+        progress: Called as `progress(done, total)` after each step, if given.
 
-    **Returns:** a :class:`SweepResult` with one ``difference`` and ``max_rel_error`` per step.
+    Returns:
+        One `difference` and `max_rel_error` per step.
+
+    Raises:
+        ConfigError: `model` is not a `Sequential`, or a step is not a positive number.
     """
     if not isinstance(model, Sequential):
         msg = f"step_sweep: 'model' must be a Sequential, got {type(model).__name__}."
@@ -186,7 +196,7 @@ def step_sweep(
         if names
         else np.zeros(0)
     )
-    # The live float64 arrays: each perturbation moves one entry (``.flat``, any memory layout)
+    # The live float64 arrays: each perturbation moves one entry (`.flat`, any memory layout)
     # and restores it exactly (theta + h - h need not round back to theta).
     live = [work.params()[n] for n in names]
     differences: list[float] = []

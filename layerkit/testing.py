@@ -119,8 +119,12 @@ def inject_seed_bugs(model: Sequential) -> Sequential:
 def assert_report_ok(
     report: GradCheckReport | LayersReport, *, allow_inconclusive: bool = False
 ) -> None:
-    """Raise ``AssertionError`` (message: the report's table and worst entries) unless the
-    verdict is ``pass`` (or ``inconclusive`` when ``allow_inconclusive``)."""
+    """Fail unless the report's verdict is `pass` (or `inconclusive` when `allow_inconclusive`).
+
+    Raises:
+        AssertionError: With the report's table and worst entries as the message.
+        ConfigError: `report` is not a report.
+    """
     if not isinstance(report, GradCheckReport | LayersReport):
         msg = (
             "assert_report_ok: 'report' must be a GradCheckReport or LayersReport (what "
@@ -141,12 +145,22 @@ def assert_gradients_ok(
 ) -> GradCheckReport:
     """Check gradients and fail the test with the report's table unless they pass.
 
-    ``subject`` decides the check: a :class:`~layerkit.Sequential` takes ``(x, y)``
-    (:func:`~layerkit.check_model`); a :class:`~layerkit.Layer` takes ``(x,)``
-    (:func:`~layerkit.check_layer`); a ``loss_fn`` takes ``(grad_fn, params)``
-    (:func:`~layerkit.check_function`). ``options`` are the checks' keyword options.
+    `subject` decides the check: a [`Sequential`][layerkit.Sequential] takes `(x, y)`
+    ([`check_model`][layerkit.check_model]); a [`Layer`][layerkit.Layer] takes `(x,)`
+    ([`check_layer`][layerkit.check_layer]); a `loss_fn` takes `(grad_fn, params)`
+    ([`check_function`][layerkit.check_function]).
 
-    **Returns:** the report, for further assertions.
+    Args:
+        subject: A model, a layer or a loss function.
+        *args: The check's positional arguments, as above.
+        allow_inconclusive: Accept an inconclusive verdict too.
+        **options: The checks' keyword options.
+
+    Returns:
+        The report, for further assertions.
+
+    Raises:
+        AssertionError: The verdict is not accepted; the message is the report.
     """
     report: GradCheckReport
     if isinstance(subject, Sequential):
@@ -167,7 +181,8 @@ def assert_function_gradients_ok(
     allow_inconclusive: bool = False,
     **options: Any,
 ) -> GradCheckReport:
-    """:func:`assert_gradients_ok` for a ``loss_fn``/``grad_fn`` pair, spelled out."""
+    """[`assert_gradients_ok`][layerkit.testing.assert_gradients_ok] for a `loss_fn`/`grad_fn`
+    pair, spelled out."""
     return assert_gradients_ok(
         loss_fn, grad_fn, params, allow_inconclusive=allow_inconclusive, **options
     )

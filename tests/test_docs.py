@@ -11,7 +11,10 @@ import contextlib
 import doctest
 import importlib.util
 import io
+import os
 import re
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -248,3 +251,92 @@ class TestSweepPlot:
         """On the round-off side the notebook's log(1 - A3) cost errs far more."""
         small = curves.steps <= 1e-7
         assert np.all(curves.seed[small] > 10 * curves.logits[small])
+
+
+# -- the built site --------------------------------------------------------------------------
+
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|data|mod|exc|obj|const|ref):")
+OBJECT_ID = re.compile(r'id="(layerkit(?:\.\w+)*)"')
+PENDING_MODULES = ("layerkit.gradcheck", "layerkit.cli")
+"""Modules whose docstrings are being converted on their own branches (issue 10, item 8):
+their sections are left out of the role check until they merge; then delete this tuple."""
+
+
+def defining_module(identifier: str) -> str:
+    """The module that defines the object an API-page anchor (``layerkit.X.y``) documents."""
+    obj: object = importlib.import_module("layerkit")
+    module = "layerkit"
+    for part in identifier.split(".")[1:]:
+        child = getattr(obj, part, None)
+        if child is None and isinstance(obj, ModuleType):
+            with contextlib.suppress(ImportError):
+                child = importlib.import_module(f"{obj.__name__}.{part}")
+        if child is None:
+            break
+        obj = child
+        if isinstance(obj, ModuleType):
+            module = obj.__name__
+        elif isinstance(getattr(obj, "__module__", None), str):
+            module = str(obj.__module__)
+    return module
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation site, built by ``mkdocs build --strict`` into a temporary folder.
+
+    CI installs the docs extra before pytest (.ci/run), so this runs there; without mkdocs
+    installed it is skipped.
+    """
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings_handlers.python")
+    out = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(out)],
+        cwd=DOCS.parent,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+class TestBuiltSite:
+    """What readers see: the HTML that mkdocs and mkdocstrings render from the docstrings."""
+
+    def test_no_sphinx_roles(self, site: Path) -> None:
+        """No page shows a literal Sphinx role (``:class:`...```): cross-references use the
+        mkdocstrings syntax, which renders as links."""
+        found: list[str] = []
+        for page in sorted(site.rglob("*.html")):
+            html = page.read_text(encoding="utf-8")
+            pieces = OBJECT_ID.split(html)
+            # pieces: text before the first anchor, then (identifier, text) pairs.
+            sections = [("", pieces[0]), *zip(pieces[1::2], pieces[2::2], strict=True)]
+            for identifier, text in sections:
+                if identifier and defining_module(identifier).startswith(PENDING_MODULES):
+                    continue
+                found += [
+                    f"{page.relative_to(site)} {identifier or '(page)'}: {m.group()}"
+                    for m in SPHINX_ROLE.finditer(text)
+                ]
+        assert not found, "\n".join(found)
+
+    def test_parameter_tables(self, site: Path) -> None:
+        """Google-style Args render as a table with a row per parameter."""
+        html = (site / "api" / "index.html").read_text(encoding="utf-8")
+        start = html.index('id="layerkit.Sequential.forward"')
+        section = html[start : html.index('id="layerkit.Sequential.backward"')]
+        assert "<table>" in section and "Parameters:" in section
+        for name in ("x", "noise", "rng", "layers", "intermediates"):
+            assert f"<code>{name}</code>" in section, name
+
+    def test_role_finder_finds_roles(self) -> None:
+        """The pattern matches the roles it must refuse, and not mkdocstrings references."""
+        assert SPHINX_ROLE.search("see :class:`Sequential` or :py:meth:`x`")
+        assert not SPHINX_ROLE.search('see <a href="#layerkit.Sequential">Sequential</a>')
+        assert defining_module("layerkit.Sequential.forward") == "layerkit.sequential"
+        assert defining_module("layerkit.check_model").startswith("layerkit.gradcheck")
+        assert defining_module("layerkit.notebook.NotebookCache") == "layerkit.notebook"

@@ -614,7 +614,7 @@ CASES: tuple[Case, ...] = (
          lambda: with_nan("W1").forward(np.ones((2, 4))), NonFiniteError,
          ("Sequential", "parameter W1", "layer 0 (Linear(4->5))", "1 NaN/Inf")),
     Case("Sequential", "forward(x, layers='a')",
-         lambda: seed_case().model.forward(seed_case().x, layers="a"),  # type: ignore[arg-type]
+         lambda: seed_case().model.forward(seed_case().x, layers="a"),  # type: ignore[call-overload]
          ConfigError, ("Sequential.forward", "'layers'", "[0, 6]", "str 'a'")),
     Case("Sequential", "forward(x, layers=7) for a 6-layer model",
          lambda: seed_case().model.forward(seed_case().x, layers=7), ConfigError,

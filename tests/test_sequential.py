@@ -433,7 +433,68 @@ class TestBackward:
         with pytest.raises(CacheError, match=r"Sequential\.backward"):
             model.backward(cache, np.ones((2, 1)))
         with pytest.raises(CacheError):
-            model.backward("cache", np.ones((2, 1)))  # type: ignore[arg-type]
+            model.backward("cache", np.ones((2, 1)))  # type: ignore[call-overload]
+
+
+class TestIntermediates:
+    """forward and backward return every layer's output and its gradient when asked."""
+
+    def test_forward_outputs_are_each_layers_output(self, rng: np.random.Generator) -> None:
+        """outputs[i] is layer i's output (Linear, ReLU, ...); the last is y; copies, not cache."""
+        model = fraud_net(seed=1)
+        x = rng.standard_normal((4, 4))
+        y, cache, outputs = model.forward(x, intermediates=True)
+        plain, _ = model.forward(x)
+        assert len(outputs) == len(model)
+        np.testing.assert_array_equal(outputs[-1], y)
+        np.testing.assert_array_equal(y, plain)
+        W1, b1 = model.params()["W1"], model.params()["b1"]
+        np.testing.assert_allclose(outputs[0], x @ W1.T + b1, rtol=1e-15)
+        np.testing.assert_array_equal(outputs[1], np.maximum(outputs[0], 0.0))
+        outputs[0][...] = 0.0  # the caller's copy: the cache still differentiates the forward
+        _, grads = model.backward(cache, np.ones_like(y))
+        _, again = model.backward(model.forward(x)[1], np.ones_like(y))
+        for name in grads:
+            np.testing.assert_array_equal(grads[name], again[name])
+
+    def test_forward_outputs_stop_with_layers(self, rng: np.random.Generator) -> None:
+        """With layers=k there are k outputs, the last of which is the returned y."""
+        model = fraud_net(seed=1)
+        y, _, outputs = model.forward(rng.standard_normal((2, 4)), layers=3, intermediates=True)
+        assert len(outputs) == 3
+        np.testing.assert_array_equal(outputs[-1], y)
+
+    def test_backward_grad_outputs_by_chain_rule(self, rng: np.random.Generator) -> None:
+        """grad_outputs[i] is d(sum g * y)/d(output of layer i): the last is grad_out, and each
+        earlier one is what the next layer's backward turned it into."""
+        model = Sequential(Linear(3, 4, seed=0), Tanh(), Linear(4, 2, seed=1))
+        x = rng.standard_normal((5, 3))
+        g = rng.standard_normal((5, 2))
+        _, cache, outputs = model.forward(x, intermediates=True)
+        grad_x, grads, grad_outputs = model.backward(cache, g, intermediates=True)
+        plain_x, plain = model.backward(cache, g)
+        np.testing.assert_array_equal(grad_x, plain_x)
+        assert grads.keys() == plain.keys()
+        assert [a.shape for a in grad_outputs] == [a.shape for a in outputs]
+        np.testing.assert_array_equal(grad_outputs[2], g)
+        W2 = model.params()["W2"]
+        np.testing.assert_allclose(grad_outputs[1], g @ W2, rtol=1e-14)
+        np.testing.assert_allclose(grad_outputs[0], (g @ W2) * (1 - outputs[1] ** 2), rtol=1e-14)
+        np.testing.assert_allclose(grad_x, grad_outputs[0] @ model.params()["W1"], rtol=1e-14)
+
+    def test_backward_of_a_partial_forward(self, rng: np.random.Generator) -> None:
+        """A forward stopped at the body gives one gradient per layer it ran."""
+        model = fraud_net(seed=2)
+        x = rng.standard_normal((3, 4))
+        logits, cache = model.forward(x, layers=len(model.body))
+        y = np.array([[1.0], [0.0], [1.0]])
+        _, grads, grad_outputs = model.backward(
+            cache, model.loss_grad(logits, y), intermediates=True
+        )
+        assert len(grad_outputs) == len(model.body)
+        _, expected = model.loss_and_grad(x, y)
+        for name in expected:
+            np.testing.assert_array_equal(grads[name], expected[name])
 
 
 class TestForwardPurity:

@@ -9,13 +9,13 @@ from layerkit.layers.base import Layer
 
 
 def sigmoid(z: Array) -> Array:
-    """Logistic function, computed without overflow for any finite ``z`` (same shape)."""
+    """Logistic function, computed without overflow for any finite `z` (same shape)."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
 
 
 class Activation(Layer):
-    """An elementwise function ``y = f(x)`` whose derivative is computed from ``x`` and ``y``."""
+    """An elementwise function `y = f(x)` whose derivative is computed from `x` and `y`."""
 
     __slots__ = ()
 
@@ -29,16 +29,16 @@ class Activation(Layer):
         return grad_y * self.derivative(x, y), {}
 
     def function(self, x: Array) -> Array:
-        """``f(x)``, elementwise."""
+        """`f(x)`, elementwise."""
         raise NotImplementedError
 
     def derivative(self, x: Array, y: Array) -> Array:
-        """``f'(x)``, elementwise, given ``x`` and ``y = f(x)``."""
+        """`f'(x)`, elementwise, given `x` and `y = f(x)`."""
         raise NotImplementedError
 
 
 class ReLU(Activation):
-    """``max(x, 0)``; its derivative at exactly 0 is taken as 0 (as in the seed notebook)."""
+    """`max(x, 0)`; its derivative at exactly 0 is taken as 0 (as in the seed notebook)."""
 
     __slots__ = ()
 
@@ -54,8 +54,8 @@ class ReLU(Activation):
 
 
 class Sigmoid(Activation):
-    """``1 / (1 + exp(-x))``. Followed by :class:`~layerkit.losses.BCELoss` in a
-    :class:`~layerkit.sequential.Sequential`, the pair is computed from logits (stable)."""
+    """`1 / (1 + exp(-x))`. Followed by [`BCELoss`][layerkit.losses.BCELoss] in a
+    [`Sequential`][layerkit.sequential.Sequential], the pair is computed from logits (stable)."""
 
     __slots__ = ()
 

@@ -1,9 +1,9 @@
 """The layer contract: what every layer (built-in or your own) provides.
 
-A layer maps a batch-first input ``x`` of shape ``(m, in_features)`` to an output of shape
-``(m, out_features)``. A user writes three methods: ``params``, ``forward`` and ``backward``;
+A layer maps a batch-first input `x` of shape `(m, in_features)` to an output of shape
+`(m, out_features)`. A user writes three methods: `params`, `forward` and `backward`;
 the base class derives the rest (param_spec, flatten/unflatten, astype, copy, repr) from
-``params()``. Parameters are rebound, never written in place, so a cache may hold references.
+`params()`. Parameters are rebound, never written in place, so a cache may hold references.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from layerkit.params import ParamSpec
 
 
 class Layer(ABC):
-    """Base class of layers: implement ``params``, ``forward`` and ``backward``.
+    """Base class of layers: implement `params`, `forward` and `backward`.
 
-    Optional: ``sample_noise`` for stochastic layers, ``in_features``/``out_features`` for
-    width errors when a model is built, ``kink_distance`` for layers with kinks (ReLU).
+    Optional: `sample_noise` for stochastic layers, `in_features`/`out_features` for
+    width errors when a model is built, `kink_distance` for layers with kinks (ReLU).
     """
 
     in_features: int | None = None
@@ -36,62 +36,62 @@ class Layer(ABC):
 
     @property
     def name(self) -> str:
-        """A short readable name, e.g. ``Linear(4->5)``."""
+        """A short readable name, e.g. `Linear(4->5)`."""
         return type(self).__name__
 
     @property
     def stochastic(self) -> bool:
-        """True for layers that draw noise (they override ``sample_noise``): checks fix it."""
+        """True for layers that draw noise (they override `sample_noise`): checks fix it."""
         return type(self).sample_noise is not Layer.sample_noise
 
     @property
     def param_spec(self) -> ParamSpec:
-        """The ordered ``(name, shape)`` of each parameter (empty for parameter-free layers)."""
+        """The ordered `(name, shape)` of each parameter (empty for parameter-free layers)."""
         return ParamSpec.of(self.params())
 
     def params(self) -> dict[str, Array]:
-        """The parameter arrays bound to this layer, by local name (``{"W": ..., "b": ...}``)."""
+        """The parameter arrays bound to this layer, by local name (`{"W": ..., "b": ...}`)."""
         return {}
 
     @abstractmethod
     def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, Any]:
-        """Compute the output for ``x`` ``(m, in)``; ``noise`` is a mask from ``sample_noise``.
+        """Compute the output for `x` `(m, in)`; `noise` is a mask from `sample_noise`.
 
         Returns:
-            ``(y, cache)``: ``y`` ``(m, out)``; ``cache`` any object ``backward`` needs.
+            `(y, cache)`: `y` `(m, out)`; `cache` any object `backward` needs.
         """
 
     @abstractmethod
     def backward(self, cache: Any, grad_y: Array) -> tuple[Array, dict[str, Array]]:
-        """Propagate ``grad_y`` (shape of ``y``) back through the forward that made ``cache``.
+        """Propagate `grad_y` (shape of `y`) back through the forward that made `cache`.
 
         Returns:
-            ``(grad_x, grads)``: ``grad_x`` of the shape of ``x``, and one gradient per
+            `(grad_x, grads)`: `grad_x` of the shape of `x`, and one gradient per
             parameter, by local name, each of the parameter's shape.
         """
 
     def sample_noise(self, x: Array, rng: np.random.Generator) -> Array | None:
-        """Draw the random mask a stochastic layer would use on ``x`` (None: deterministic)."""
+        """Draw the random mask a stochastic layer would use on `x` (None: deterministic)."""
         return None
 
     def kink_distance(self, x: Array) -> Array | None:
-        """Optional, for layers whose output has kinks in ``x`` (ReLU at 0): the signed
-        distance of each entry of ``x`` ``(m, in)`` from its nearest kink, same shape; entries
+        """Optional, for layers whose output has kinks in `x` (ReLU at 0): the signed
+        distance of each entry of `x` `(m, in)` from its nearest kink, same shape; entries
         on opposite sides of a kink have opposite signs, an entry on it has 0. Return None
         (the default) for a smooth layer.
 
         The checker compares it at the checked and at perturbed inputs: a perturbation that
         moves an entry across a kink gets a smaller step, and an entry exactly on a kink that
-        moves makes that probe inconclusive (``kink``), never a false pass or fail.
+        moves makes that probe inconclusive (`kink`), never a false pass or fail.
         """
         return None
 
     def output_width(self, in_width: int) -> int:
-        """The output width for an input of width ``in_width``."""
+        """The output width for an input of width `in_width`."""
         return self.out_features if self.out_features is not None else in_width
 
     def check_input(self, x: ArrayLike, name: str = "x") -> Array:
-        """Validate a batch ``(m, in_features)`` for this layer; converts integers to float."""
+        """Validate a batch `(m, in_features)` for this layer; converts integers to float."""
         return as_batch(x, name=name, features=self.in_features, owner=self.name)
 
     def check_params(self) -> dict[str, Array]:
@@ -108,7 +108,7 @@ class Layer(ABC):
     # -- derived from params() ----------------------------------------------------------------
 
     def set_params(self, arrays: Mapping[str, Array]) -> None:
-        """Rebind the parameters to ``arrays`` (same keys and shapes; not copied).
+        """Rebind the parameters to `arrays` (same keys and shapes; not copied).
 
         The default sets the attribute of each parameter's name; a layer that stores its
         parameters under other names overrides this.
@@ -135,24 +135,24 @@ class Layer(ABC):
             raise ConfigError(msg)
 
     def rebound(self, arrays: Mapping[str, Array]) -> Self:
-        """A shallow copy of this layer with its parameters rebound to ``arrays``."""
+        """A shallow copy of this layer with its parameters rebound to `arrays`."""
         clone = _copy.copy(self)
         clone.set_params(arrays)
         return clone
 
     def flatten(self) -> Array:
-        """This layer's parameters as one flat vector (order of :attr:`param_spec`)."""
+        """This layer's parameters as one flat vector (in the order of `param_spec`)."""
         return self.param_spec.flatten(self.params())
 
     def unflatten(self, vector: ArrayLike) -> None:
-        """Rebind the parameters to copies of a flat vector's pieces (length ``param_spec.size``;
+        """Rebind the parameters to copies of a flat vector's pieces (length `param_spec.size`;
         finite values only; each keeps its dtype; on any error nothing changes)."""
         new = self.param_spec.unflatten(vector, owner=self.name, finite=True)
         current = self.params()
         self.set_params({k: np.array(new[k], dtype=current[k].dtype) for k in current})
 
     def astype(self, dtype: type[np.floating] | np.dtype[np.floating]) -> Self:
-        """A copy of this layer with parameters of ``dtype`` (always new arrays)."""
+        """A copy of this layer with parameters of `dtype` (always new arrays)."""
         real = as_float_dtype(dtype, owner=f"{self.name}.astype")
         return self.rebound({k: np.array(v, dtype=real) for k, v in self.params().items()})
 
@@ -165,6 +165,6 @@ class Layer(ABC):
 
 
 def run_layer(layer: Layer, x: Array, noise: Array | None) -> tuple[Array, Any]:
-    """``layer.forward(x, noise=noise)``, without the keyword when there is no noise (a
-    deterministic layer may then define ``forward(self, x)``)."""
+    """`layer.forward(x, noise=noise)`, without the keyword when there is no noise (a
+    deterministic layer may then define `forward(self, x)`)."""
     return layer.forward(x) if noise is None else layer.forward(x, noise=noise)

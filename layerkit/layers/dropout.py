@@ -11,11 +11,11 @@ from layerkit.layers.base import Layer
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training, zero each entry with probability ``rate`` and scale the
-    rest by ``1 / (1 - rate)``.
+    """Inverted dropout: in training, zero each entry with probability `rate` and scale the
+    rest by `1 / (1 - rate)`.
 
-    The mask is *noise*, an input of ``forward``, not hidden state: ``sample_noise`` draws it,
-    ``forward(x, noise=mask)`` applies it, and ``forward(x)`` with no mask is the identity
+    The mask is *noise*, an input of `forward`, not hidden state: `sample_noise` draws it,
+    `forward(x, noise=mask)` applies it, and `forward(x)` with no mask is the identity
     (evaluation mode). A gradient check draws the masks once, from its own seed, and keeps them
     fixed for every evaluation, so the loss it differentiates is deterministic.
     """
@@ -37,7 +37,7 @@ class Dropout(Layer):
         return keep.astype(np.asarray(x).dtype) / (1.0 - self.rate)
 
     def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, Array | None]:
-        """``x * noise`` (the identity without a mask); the cache is the mask."""
+        """`x * noise` (the identity without a mask); the cache is the mask."""
         x = self.check_input(x)
         if noise is None:
             return x, None

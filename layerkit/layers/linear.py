@@ -1,4 +1,4 @@
-"""The fully connected layer ``y = x @ W.T + b``."""
+"""The fully connected layer `y = x @ W.T + b`."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from layerkit.layers.base import Layer
 InitScheme = Literal["normal", "he", "xavier", "xavier_uniform", "zeros"]
 INIT_SCHEMES: tuple[str, ...] = ("normal", "he", "xavier", "xavier_uniform", "zeros")
 LinearCache = tuple[Array, Array]
-"""``(x, W)``: the input ``(m, in)`` and the weights ``(out, in)`` a forward used."""
+"""`(x, W)`: the input `(m, in)` and the weights `(out, in)` a forward used."""
 
 
 def init_weights(
     scheme: str, out_features: int, in_features: int, rng: np.random.Generator
 ) -> Array:
-    """Draw a ``(out, in)`` weight matrix by ``scheme``.
+    """Draw a `(out, in)` weight matrix by `scheme`.
 
-    ``normal``: standard normal (the seed notebook's ``randn``); ``he``: N(0, 2/in);
-    ``xavier``: N(0, 2/(in+out)); ``xavier_uniform``: U(+-sqrt(6/(in+out))); ``zeros``.
+    `normal`: standard normal (the seed notebook's `randn`); `he`: N(0, 2/in);
+    `xavier`: N(0, 2/(in+out)); `xavier_uniform`: U(+-sqrt(6/(in+out))); `zeros`.
     """
     shape = (out_features, in_features)
     if scheme == "normal":
@@ -49,14 +49,18 @@ def _positive_int(value: object, name: str) -> int:
 
 
 class Linear(Layer):
-    """Fully connected layer: ``y = x @ W.T + b``.
+    """Fully connected layer: `y = x @ W.T + b`, with `W (out, in)` (the seed's and torch's
+    layout) and `b (out,)` (zeros at init).
 
-    **Arguments:** ``in_features``, ``out_features``; ``init`` one of ``normal`` (the seed's
-    ``randn``), ``he`` (default), ``xavier``, ``xavier_uniform``, ``zeros``; ``seed`` an int or a
-    ``numpy.random.Generator`` (never the global RNG); ``dtype`` float64 (default) or float32.
+    Args:
+        in_features: Input width.
+        out_features: Output width.
+        init: `normal` (the seed's `randn`), `he`, `xavier`, `xavier_uniform` or `zeros`.
+        seed: An int or a `numpy.random.Generator` (never the global RNG).
+        dtype: float64 or float32.
 
-    **Parameters:** ``W`` of shape ``(out, in)`` (the seed's and torch's layout), ``b`` of
-    shape ``(out,)`` (zeros at init).
+    Raises:
+        ConfigError: A width that is not a positive integer, or an unknown `init`.
     """
 
     __slots__ = ("W", "b")
@@ -89,7 +93,7 @@ class Linear(Layer):
 
     @classmethod
     def from_arrays(cls, W: ArrayLike, b: ArrayLike | None = None) -> Linear:
-        """A layer holding copies of ``W`` ``(out, in)`` and ``b`` ``(out,)`` (zeros if None)."""
+        """A layer holding copies of `W` `(out, in)` and `b` `(out,)` (zeros if None)."""
         weights = as_float_array(W, name="W", ndim=2, owner="Linear.from_arrays").copy()
         out_features, _in_features = weights.shape
         if weights.size == 0:
@@ -130,7 +134,7 @@ class Linear(Layer):
         return {"W": self.W, "b": self.b}
 
     def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, LinearCache]:
-        """``y = x @ W.T + b`` for ``x`` ``(m, in)``; the cache holds ``x`` and the ``W`` used."""
+        """`y = x @ W.T + b` for `x` `(m, in)`; the cache holds `x` and the `W` used."""
         x = self.check_input(x).astype(self.W.dtype, copy=False)
         p = self.check_params()
         return x @ p["W"].T + p["b"], (x, p["W"])
