@@ -22,8 +22,16 @@ from layerkit._typing import Array, ArrayLike, BoolArray, Float64Array, IntArray
 from layerkit.errors import GradientSpecError
 from layerkit.gradcheck.heads import Head
 from layerkit.gradcheck.objective import Losses, Objective, as_private
-from layerkit.gradcheck.shortcuts import ColumnChange, LayerPlan, plan_layer
+from layerkit.gradcheck.shortcuts import (
+    ColumnChange,
+    LayerPlan,
+    LinearTail,
+    linear_tail,
+    plan_layer,
+)
+from layerkit.layers.activations import ReLU
 from layerkit.layers.base import Layer, run_layer
+from layerkit.layers.linear import Linear
 
 CHUNK_ELEMENTS = 1 << 19
 """Largest stacked activation (in float64 entries) one batched evaluation may build."""
@@ -120,6 +128,7 @@ class ChainObjective(Objective):
         self._on_kink = [k is not None and bool(np.any(k == 0)) for k in self._kinks]
         self._sides = [None if k is None else (k > 0).reshape(1, -1) for k in self._kinks]
         self._plans: dict[int, LayerPlan] = {}
+        self._tails: dict[int, LinearTail | None] = {}
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
 
@@ -331,8 +340,10 @@ class ChainObjective(Objective):
         dense: list[tuple[IntArray, Float64Array]] = []
         columns: list[tuple[IntArray, ColumnChange]] = []
         with np.errstate(all="ignore"):
+            waiting: dict[int, list[tuple[IntArray, Float64Array]]] = {}
             for index in range(int(layer_of[0]), len(self.layers)):
-                dense, columns = self._advance(index, dense, columns, margins)
+                dense, columns = self._advance(index, dense, columns, margins, waiting)
+                dense.extend(waiting.pop(index, []))
                 plan = self._plan(index)
                 for tensor in np.unique(tensors[layer_of == index]):
                     ids = np.flatnonzero(tensors == tensor)
@@ -356,10 +367,13 @@ class ChainObjective(Objective):
         dense: list[tuple[IntArray, Float64Array]],
         columns: list[tuple[IntArray, ColumnChange]],
         margins: Float64Array,
+        waiting: dict[int, list[tuple[IntArray, Float64Array]]],
     ) -> tuple[list[tuple[IntArray, Float64Array]], list[tuple[IntArray, ColumnChange]]]:
         """Carry perturbed inputs of layer ``index`` through it: dense stacks ``(r * m, k)``
         stay dense; one-column changes stay so through an elementwise layer, else turn dense
-        (an outer product for a Linear). Lowers ``margins`` at kinks crossed on the way."""
+        (an outer product for a Linear), or jump a whole Linear-ReLU-Linear
+        (:class:`~layerkit.gradcheck.shortcuts.LinearTail`) into ``waiting`` at the layer
+        they reach, when they cross no kink. Lowers ``margins`` at kinks on the way."""
         plan, base = self._plan(index), self._kinks[index]
         carried: list[tuple[IntArray, Float64Array]] = []
         if dense:
@@ -378,7 +392,10 @@ class ChainObjective(Objective):
                     margins[ids] = np.minimum(margins[ids], found)
                 kept.append((ids, ColumnChange(change.cols, plan.columns(change.new))))
             elif plan.after_column is not None:
-                carried.append((ids, plan.after_column(x_in, y, change).reshape(-1, y.shape[1])))
+                ids, change = self._jump(index, ids, change, margins, waiting)
+                if ids.shape[0]:
+                    dense_out = plan.after_column(x_in, y, change)
+                    carried.append((ids, dense_out.reshape(-1, y.shape[1])))
             else:
                 n = ids.shape[0]
                 stacked = np.repeat(x_in[np.newaxis], n, axis=0)
@@ -387,6 +404,49 @@ class ChainObjective(Objective):
                 margins[ids] = np.minimum(margins[ids], self._margin(index, flat, n))
                 carried.append((ids, self._forward(index, flat, self._tiled_noise(index, n))))
         return carried, kept
+
+    def _jump(
+        self,
+        index: int,
+        ids: IntArray,
+        change: ColumnChange,
+        margins: Float64Array,
+        waiting: dict[int, list[tuple[IntArray, Float64Array]]],
+    ) -> tuple[IntArray, ColumnChange]:
+        """Send the changes of Linear ``index``'s input that cross no kink of the ReLU after it
+        through its :class:`~layerkit.gradcheck.shortcuts.LinearTail` to ``waiting``; return
+        the others (all of them when the layers have no tail)."""
+        tail = self._tail(index)
+        if tail is None:
+            return ids, change
+        moved = change.new - self._inputs[index][:, change.cols].T
+        out, found = tail.outputs(change.cols, moved)
+        clear = found > 1
+        if np.any(clear):
+            margins[ids[clear]] = np.minimum(margins[ids[clear]], found[clear])
+            width = tail.output.shape[1]
+            waiting.setdefault(index + 2, []).append((ids[clear], out[clear].reshape(-1, width)))
+        rest = ~clear
+        return ids[rest], ColumnChange(change.cols[rest], change.new[rest])
+
+    def _tail(self, index: int) -> LinearTail | None:
+        """The verified tail of layers ``index..index + 2`` (Linear, ReLU, Linear), if any."""
+        if index not in self._tails:
+            tail = None
+            trio = self.layers[index : index + 3]
+            plain = len(trio) == 3 and all(self.noise[i] is None for i in range(index, index + 3))
+            if (
+                plain
+                and isinstance(trio[0], Linear)
+                and type(trio[1]) is ReLU
+                and isinstance(trio[2], Linear)
+                and self._plan(index).after_column is not None
+                and self._plan(index + 2).forward is not None
+            ):
+                z, out = self._outputs[index], self._outputs[index + 2]
+                tail = linear_tail(trio[0], z, trio[2], out)
+            self._tails[index] = tail
+        return self._tails[index]
 
     def _perturbed_outputs(
         self, index: int, local: str, flat_indices: IntArray, offsets: Float64Array

@@ -20,7 +20,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, Float64Array, IntArray
-from layerkit.layers.activations import Activation
+from layerkit.layers.activations import Activation, ReLU, Sigmoid, Tanh
 from layerkit.layers.base import Layer, run_layer
 from layerkit.layers.linear import Linear
 
@@ -159,20 +159,33 @@ def _after_column(
     return lambda xi, yi, c: _linear_after_column(layer, xi, yi, c)
 
 
+OWN_LAYERS: frozenset[type[Layer]] = frozenset({Linear, ReLU, Sigmoid, Tanh})
+"""Exact types whose forward is layerkit's own code: samplewise, and elementwise for the
+activations, by that code (tested in layerkit's suite). Each is still checked to reproduce
+its output at the point; a subclass gets the full verification."""
+
+
 def plan_layer(
     layer: Layer, x: Array, y: Array, noise: Array | None, kinks: Array | None
 ) -> LayerPlan:
     """Verify the tricks for ``layer`` on its input ``x`` ``(m, k)``, output ``y`` and kink
     distances ``kinks`` (None: smooth) at the checked point; keep those that hold."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if not verified_samplewise(layer, x, y, noise):
-        return LayerPlan(samplewise=False)
-    if noise is not None:
-        return LayerPlan(samplewise=True)
-    if isinstance(layer, Linear) and _keeps_forward(layer, Linear):
+    known = _known_plan(layer, x, y, kinks) if noise is None else None
+    if known is not None:
+        return known
+    return LayerPlan(samplewise=verified_samplewise(layer, x, y, noise))
+
+
+def _known_plan(layer: Layer, x: Array, y: Array, kinks: Array | None) -> LayerPlan | None:
+    """The plan of a Linear or an activation keeping layerkit's forward, if its plain forward
+    reproduces ``y`` (and, unless it is one of :data:`OWN_LAYERS`, it is verified samplewise
+    and elementwise); None otherwise."""
+    own = type(layer) in OWN_LAYERS
+    if isinstance(layer, Linear) and _keeps_forward(layer, Linear) and kinks is None:
         plain = _plain(lambda z: _linear_forward(layer, z), x, y)
-        if plain is None or kinks is not None:
-            return LayerPlan(samplewise=True)
+        if plain is None or not (own or verified_samplewise(layer, x, y, None)):
+            return None
         return LayerPlan(
             samplewise=True,
             forward=plain,
@@ -181,12 +194,71 @@ def plan_layer(
         )
     if isinstance(layer, Activation) and _keeps_forward(layer, Activation):
         plain = _plain(layer.function, x, y)
-        if plain is None:
-            return LayerPlan(samplewise=True)
-        elementwise = _close(_columns_of(plain, x), y)
-        if kinks is not None:
-            distance = layer.kink_distance
-            elementwise = elementwise and _close(_columns_of(distance, x), kinks)
-            return LayerPlan(True, plain, columnwise=elementwise, kinks=distance)
-        return LayerPlan(True, plain, columnwise=elementwise)
-    return LayerPlan(samplewise=True)
+        if plain is None or not (own or verified_samplewise(layer, x, y, None)):
+            return None
+        distance = None if kinks is None else layer.kink_distance
+        elementwise = own or (
+            _close(_columns_of(plain, x), y)
+            and (distance is None or kinks is None or _close(_columns_of(distance, x), kinks))
+        )
+        return LayerPlan(True, plain, columnwise=elementwise, kinks=distance)
+    return None
+
+
+TAIL_BUDGET = 1 << 22
+"""Largest table (float64 entries) a :class:`LinearTail` may hold or build per block."""
+
+
+@attrs.frozen(eq=False)
+class LinearTail:
+    """``Linear A -> ReLU -> Linear B`` on inputs of A that changed in one column each.
+
+    While no input of the ReLU crosses 0, the three are linear in the change: a change ``d``
+    ``(m,)`` of A's input column ``i`` changes B's output row ``r`` by ``d[r] * J[i, r]``, with
+    ``J[i, r] = B.W @ (mask[r] * A.W[:, i])``. ``reach[i, r] = min_c |z[r, c]| / |A.W[c, i]|``
+    (``z`` the ReLU's input) is how far ``d[r]`` may go before an input crosses: the kink
+    margin of the change is ``min_r reach[i, r] / |d[r]|``, exact, in ``O(m)``.
+    """
+
+    jacobian: Float64Array
+    """``J`` ``(in_A, m, out_B)``."""
+    reach: Float64Array
+    """``(in_A, m)``."""
+    output: Float64Array
+    """B's output at the checked point ``(m, out_B)``."""
+
+    def outputs(self, cols: IntArray, d: Float64Array) -> tuple[Float64Array, Float64Array]:
+        """B's outputs ``(n, m, out_B)`` for changes ``d`` ``(n, m)`` of A's input columns
+        ``cols`` ``(n,)``, and their kink margins ``(n,)`` (valid only where above 1)."""
+        out: Float64Array = np.einsum("nm,nmo->nmo", d, self.jacobian[cols])
+        out += self.output
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = self.reach[cols] / np.abs(d)
+        ratio[d == 0] = np.inf
+        return out, np.asarray(np.min(ratio, axis=1, initial=np.inf))
+
+
+def linear_tail(a: Linear, z: Float64Array, b: Linear, b_output: Float64Array) -> LinearTail | None:
+    """The :class:`LinearTail` of ``a``, a ReLU on ``a``'s output ``z`` ``(m, h)``, and ``b``
+    (output ``b_output``), if its tables fit :data:`TAIL_BUDGET` and it reproduces a dense
+    forward of the three on a test change; else None."""
+    m, (h, n_in), k = z.shape[0], a.W.shape, b.W.shape[0]
+    if n_in * m * k > TAIL_BUDGET or h * n_in > TAIL_BUDGET:
+        return None
+    mask = z > 0
+    weighted = mask[:, :, np.newaxis] * b.W.T[np.newaxis]  # (m, h, k)
+    jacobian = np.asarray(np.tensordot(a.W, weighted, axes=([0], [1])), np.float64)  # (in, m, k)
+    reach = np.empty((n_in, m))
+    block = max(1, TAIL_BUDGET // (h * n_in))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for lo in range(0, m, block):
+            ratio = np.abs(z[lo : lo + block, :, np.newaxis]) / np.abs(a.W)[np.newaxis]
+            ratio[np.isnan(ratio)] = np.inf  # 0 / 0: an entry that does not move
+            reach[:, lo : lo + block] = ratio.min(axis=1).T
+    tail = LinearTail(jacobian, reach, np.asarray(b_output, dtype=np.float64))
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=m)
+    d = 0.5 * np.where(np.isfinite(reach[0]), reach[0], 1.0) * signs  # crosses no kink
+    got, _ = tail.outputs(np.array([0]), d[np.newaxis])
+    moved = z + d[:, np.newaxis] * a.W[:, 0]
+    expected = np.maximum(moved, 0) @ b.W.T + b.b
+    return tail if _close(got[0], expected) else None
