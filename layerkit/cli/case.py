@@ -1,5 +1,5 @@
-"""What a command checks: the seed's fraud net, a fresh ``--arch`` mlp, or the user's own
-``--model``; optionally with ``--params`` loaded into it, ``--data`` instead of the default
+"""What a command checks: the seed's fraud net, a fresh `--arch` mlp, or the user's own
+`--model`; optionally with `--params` loaded into it, `--data` instead of the default
 data, and the seed's bugs planted. Requests too big for the machine are refused up front."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from layerkit.sequential import Sequential
 from layerkit.testing import inject_seed_bugs
 
 DEFAULT_BATCH = 8
-"""Rows of synthetic data drawn for ``--arch`` when ``--batch`` is not given."""
+"""Rows of synthetic data drawn for `--arch` when `--batch` is not given."""
 
 MEMORY_LIMIT_FRACTION = 0.5
 """A command whose estimated memory exceeds this fraction of the machine's physical memory is
@@ -48,7 +48,7 @@ def memory_limit() -> int:
 def check_memory(needed: float, what: str) -> None:
     """Refuse (ConfigError, exit 2) a command estimated to need more than
     `memory_limit` bytes, naming the option responsible
-    (``what``)."""
+    (`what`)."""
     limit = memory_limit()
     if needed > limit:
         msg = (
@@ -60,8 +60,8 @@ def check_memory(needed: float, what: str) -> None:
 
 @attrs.frozen(eq=False)
 class Case:
-    """What a command checks: ``model``, data ``x`` ``(m, in)`` and ``y`` ``(m, out)``, and a
-    one-line ``description``."""
+    """What a command checks: `model`, data `x` `(m, in)` and `y` `(m, out)`, and a
+    one-line `description`."""
 
     model: Sequential
     x: Array
@@ -99,18 +99,18 @@ def build_case(
     """The case a command checks.
 
     Args:
-        arch: widths of a fresh ``mlp(arch, seed=seed)`` with ``batch`` rows of synthetic
-            data (``x ~ N(0, 1)``, labels in {0, 1} from ``default_rng([seed, 1])``).
-        batch: rows of synthetic data (``arch`` only).
-        seed: seeds the ``arch`` parameters and data.
-        dtype: the parameters' dtype (default float64; a ``model`` keeps its own).
+        arch: widths of a fresh `mlp(arch, seed=seed)` with `batch` rows of synthetic
+            data (`x ~ N(0, 1)`, labels in {0, 1} from `default_rng([seed, 1])`).
+        batch: rows of synthetic data (`arch` only).
+        seed: seeds the `arch` parameters and data.
+        dtype: the parameters' dtype (default float64; a `model` keeps its own).
         seed_bugs: plant the seed's bugs
             ([`inject_seed_bugs`][layerkit.testing.inject_seed_bugs]).
-        model: ``module:factory`` or ``file.py:factory`` returning the model (needs ``data``).
+        model: `module:factory` or `file.py:factory` returning the model (needs `data`).
         params: a file written by [`save_params`][layerkit.save_params], loaded into the model.
-        data: an ``.npz`` file with arrays ``x`` and ``y``, replacing the default data.
+        data: an `.npz` file with arrays `x` and `y`, replacing the default data.
 
-    With neither ``arch`` nor ``model``: the seed notebook's fraud net and its 3 examples.
+    With neither `arch` nor `model`: the seed notebook's fraud net and its 3 examples.
 
     Raises:
         ConfigError: options that do not go together, or a request too big for the machine;

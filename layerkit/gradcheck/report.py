@@ -45,10 +45,10 @@ def _number(value: float) -> float | str:
 class EntryResult:
     """One checked entry of a tensor.
 
-    **Fields:** ``index`` in the tensor's own shape; ``analytic`` and ``numeric`` slopes;
-    ``numeric_error`` the numeric slope's error bound (truncation plus noise); ``allowed`` the
-    largest ``|analytic - numeric|`` that passes there; ``verdict``; ``reason`` (see
-    :data:`REASONS`); ``step`` the last half-width used; ``noise`` the loss's measured noise.
+    **Fields:** `index` in the tensor's own shape; `analytic` and `numeric` slopes;
+    `numeric_error` the numeric slope's error bound (truncation plus noise); `allowed` the
+    largest `|analytic - numeric|` that passes there; `verdict`; `reason` (see
+    :data:`REASONS`); `step` the last half-width used; `noise` the loss's measured noise.
     """
 
     index: tuple[int, ...]
@@ -63,7 +63,7 @@ class EntryResult:
 
     @property
     def abs_error(self) -> float:
-        """``|analytic - numeric|``."""
+        """`|analytic - numeric|`."""
         return abs(self.analytic - self.numeric)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,13 +84,13 @@ class EntryResult:
 
 @attrs.frozen
 class TensorResult:
-    """The verdict on one named tensor (a parameter, or ``x`` for an input gradient).
+    """The verdict on one named tensor (a parameter, or `x` for an input gradient).
 
-    **Fields:** ``name``; ``shape``; ``layer`` the model layer holding it (or None);
-    ``verdict``; ``checked`` entries checked (0 in fast mode when judged by directions only);
-    ``n_fail``, ``n_inconclusive`` and ``reasons`` (reason -> count); ``max_abs_error`` and
-    ``max_rel_error`` over checked entries; ``worst`` the entries that most exceed their
-    tolerance (the first is the worst); ``note`` how it was judged.
+    **Fields:** `name`; `shape`; `layer` the model layer holding it (or None);
+    `verdict`; `checked` entries checked (0 in fast mode when judged by directions only);
+    `n_fail`, `n_inconclusive` and `reasons` (reason -> count); `max_abs_error` and
+    `max_rel_error` over checked entries; `worst` the entries that most exceed their
+    tolerance (the first is the worst); `note` how it was judged.
     """
 
     name: str
@@ -152,12 +152,12 @@ class TensorResult:
 class GradCheckReport:
     """The outcome of one gradient check.
 
-    **Fields:** ``verdict`` (``pass``/``fail``/``inconclusive``); ``tensors`` one
-    :class:`TensorResult` per named tensor; ``mode``; ``difference`` the seed notebook's formula
-    (3), ``||g - n|| / (||g|| + ||n||)`` over the checked entries; ``step`` the relative step;
-    ``rtol``/``atol``; ``evaluations`` of the loss; ``loss`` at the point; ``subject`` what was
-    checked; ``notes`` findings beyond single entries (nondeterminism, nonlinear backward...);
-    ``noise`` the loss's noise level and ``noise_source`` how it was obtained.
+    **Fields:** `verdict` (`pass`/`fail`/`inconclusive`); `tensors` one
+    :class:`TensorResult` per named tensor; `mode`; `difference` the seed notebook's formula
+    (3), `||g - n|| / (||g|| + ||n||)` over the checked entries; `step` the relative step;
+    `rtol`/`atol`; `evaluations` of the loss; `loss` at the point; `subject` what was
+    checked; `notes` findings beyond single entries (nondeterminism, nonlinear backward...);
+    `noise` the loss's noise level and `noise_source` how it was obtained.
     """
 
     verdict: Verdict
@@ -187,7 +187,7 @@ class GradCheckReport:
 
     @property
     def passed(self) -> bool:
-        """True only for a ``pass`` verdict."""
+        """True only for a `pass` verdict."""
         return self.verdict == "pass"
 
     @property
@@ -285,7 +285,7 @@ def format_report(report: GradCheckReport, *, worst_entries: int = 3) -> str:
 
 @attrs.frozen
 class LayerReport:
-    """One layer checked in isolation: its ``index`` in the model, ``label`` and ``report``."""
+    """One layer checked in isolation: its `index` in the model, `label` and `report`."""
 
     index: int
     label: str
@@ -296,7 +296,7 @@ class LayerReport:
 class LayersReport:
     """Each layer of a model checked in isolation, at the activations it sees in the model.
 
-    **Fields:** ``verdict`` combined over layers; ``layers`` one :class:`LayerReport` each.
+    **Fields:** `verdict` combined over layers; `layers` one :class:`LayerReport` each.
     """
 
     verdict: Verdict
