@@ -126,19 +126,22 @@ class CheckOptions:
         mode: `exact` (every entry), `sampled` (`samples` seeded entries from every
             tensor) or `fast` (`directions` directions over all parameters, the first
             balanced per tensor, the others seeded random, localised per tensor on failure).
-        samples: entries per tensor in sampled mode (and when fast mode localises a failure).
-        directions: directions over all parameters in fast mode.
-        seed: seeds every random choice (salted; the global RNG is never used).
-        rtol: with `atol`, the tolerance `atol + rtol * max(|g|, |n|)`, which the numeric
+        samples: Entries per tensor in sampled mode (and when fast mode localises a failure).
+        directions: Directions over all parameters in fast mode.
+        seed: Seeds every random choice (salted; the global RNG is never used).
+        rtol: With `atol`, the tolerance `atol + rtol * max(|g|, |n|)`, which the numeric
             error bound times `safety` must fit in for a pass.
-        atol: the absolute part of the tolerance.
-        step: the first relative step (default `eps**(1/3)`).
-        safety: the factor on the numeric error bound.
-        worst: how many worst entries each tensor reports.
-        progress: called as `progress(done, total)` while the check runs, a few dozen times
+        atol: The absolute part of the tolerance.
+        step: The first relative step (default `eps**(1/3)`).
+        safety: The factor on the numeric error bound.
+        worst: How many worst entries each tensor reports.
+        progress: Called as `progress(done, total)` while the check runs, a few dozen times
             at most (after each block of entries, each direction probe, each layer): `done`
             of `total` units of work, `done == total` last. `total` may grow once (fast
             mode, when a failing direction is localised per tensor). Not part of equality.
+
+    Raises:
+        ConfigError: A value out of its range (the message names the option and the bound).
     """
 
     mode: str = _option(
@@ -203,7 +206,7 @@ def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
     the default).
 
     Raises:
-        ConfigError: an unknown option (the message lists the known ones), or a value out of
+        ConfigError: An unknown option (the message lists the known ones), or a value out of
             its range (the message names the option and the real bound).
     """
     known = CheckKwargs.__annotations__
