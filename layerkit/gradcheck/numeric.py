@@ -2,7 +2,7 @@
 
 A *probe* is a 1-D slice `phi(t) = f(theta + t * direction)` of the loss: one coordinate of a
 tensor, or a random direction over all parameters. For each probe we know the analytic slope
-`g = phi'(0)`, the loss's measured noise `sigma` (see :mod:`layerkit.gradcheck.noise`) and
+`g = phi'(0)`, the loss's measured noise `sigma` (see `layerkit.gradcheck.noise`) and
 a *gradient scale* (the largest analytic slope of the probe's tensor). Two numbers decide:
 
 - the **tolerance** `tol = atol + rtol * max(|g|, |n|) + c * eps_g * scale`: how far the
@@ -156,9 +156,13 @@ class Noise:
 class ProbeResult:
     """Per-probe outcome, arrays of shape `(n,)`.
 
-    **Fields:** `numeric` best numeric slope; `error` its error bound; `allowed` the
-    largest `|analytic - numeric|` that passes; `step` the last half-width used
-    (absolute); `status` a :class:`Status` per probe; `noise` the loss noise used.
+    Attributes:
+        numeric: The best numeric slope `(n,)`.
+        error: Its error bound `(n,)`.
+        allowed: The largest `|analytic - numeric|` that passes `(n,)`.
+        step: The last half-width used, absolute `(n,)`.
+        status: A `Status` per probe `(n,)`.
+        noise: The loss noise used.
     """
 
     numeric: Float64Array
@@ -186,7 +190,7 @@ def _offsets(base: Float64Array, h: Float64Array) -> Float64Array:
 
 
 class _Prober:
-    """The state of one :func:`probe` run: the probes' data and the best result so far."""
+    """The state of one `probe` run: the probes' data and the best result so far."""
 
     def __init__(
         self,
@@ -300,14 +304,21 @@ def probe(
 ) -> ProbeResult:
     """Judge `n` analytic slopes against numeric ones.
 
-    **Arguments:** `analytic` `(n,)` slopes; `base` `(n,)` the probed values (0 for
-    directions), used to round steps exactly; `scale` `(n,)` step scale per probe
-    (`max(1, |theta_i|)`); `f0` the loss at the point; `noise` its measured noise;
-    `gradient_scale` `(n,)` the largest analytic slope of each probe's tensor (default:
-    the probe's own); `first` `(n,)` first half-widths (default :func:`first_steps`);
-    `grad_eps` the machine epsilon of the analytic gradient.
+    Args:
+        evaluate: The loss along the probes, see `Evaluate`.
+        analytic: The analytic slopes `(n,)`.
+        base: The probed values `(n,)` (0 for directions), used to round steps exactly.
+        scale: The step scale per probe `(n,)`, `max(1, |theta_i|)`.
+        f0: The loss at the point.
+        tolerance: How close the slopes must be.
+        noise: The loss's measured noise.
+        gradient_scale: The largest analytic slope of each probe's tensor `(n,)` (default:
+            the probe's own).
+        first: The first half-widths `(n,)` (default: `first_steps`).
+        grad_eps: The machine epsilon of the analytic gradient.
 
-    **Returns:** a :class:`ProbeResult`.
+    Returns:
+        The numeric slopes, their error bounds and a `Status` per probe, each `(n,)`.
     """
     n = analytic.shape[0]
     if gradient_scale is None:
