@@ -50,10 +50,17 @@ class Level:
 def ecnoise(values: Float64Array) -> Level | Spacing:
     """The noise level of `f` from `values` `(2k + 1,)` at equally spaced points.
 
-    **Returns:** a :class:`Level` (its `sigma` is 0.0 when every difference of some order
-    vanishes: the values are exactly polynomial), or :attr:`Spacing.TOO_SMALL` when half the
-    values repeat. Each level's expected square is the noise variance plus the smooth part's,
-    so without a plateau the smallest level from order 2 on is an upper bound.
+    Each level's expected square is the noise variance plus the smooth part's, so without a
+    plateau the smallest level from order 2 on is an upper bound.
+
+    Args:
+        values: `f` at the points `(2k + 1,)`, in order (fewer than 5, or any NaN/Inf,
+            give an infinite `bound`).
+
+    Returns:
+        A `Level` (its `sigma` is 0.0 when every difference of some order vanishes: the
+            values are exactly polynomial), or `Spacing.TOO_SMALL` when half the values
+            repeat.
     """
     table = [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
     count = len(table)  # a handful of values: plain floats beat numpy calls here
@@ -98,15 +105,21 @@ def measure(
 ) -> tuple[float, str, float]:
     """The loss's noise along one line, from `2 * points` evaluations per try.
 
-    **Arguments:** `losses_along(offsets) -> (losses, margins)` the loss at `offsets`
-    along the line and each move's kink margin (see :data:`~layerkit.gradcheck.numeric.Evaluate`);
-    `f0` the loss at the point; `delta` the first spacing; `floor` the smallest noise
-    believed (about one ulp of the loss).
+    A spacing that crosses a reported kink is cut to stay inside it; one that gives
+    quantized values grows `RESPACE` times.
 
-    **Returns:** `(sigma, how, spacing)`: `sigma` at least `floor`; `how` says where it
-    came from; `spacing` the last one evaluated (its points can be reused). A
-    spacing that crosses a reported kink is cut to stay inside it; one that gives quantized
-    values grows `RESPACE` times.
+    Args:
+        losses_along: `losses_along(offsets) -> (losses, margins)`, the loss at `offsets`
+            `(2 * points,)` along the line and each move's kink margin (see
+            `layerkit.gradcheck.numeric.Evaluate`).
+        f0: The loss at the point.
+        delta: The first spacing.
+        floor: The smallest noise believed (about one ulp of the loss).
+        points: Evaluations on each side of the point.
+
+    Returns:
+        `(sigma, how, spacing)`: `sigma` at least `floor`; `how` says where it came from;
+            `spacing` the last one evaluated (its points can be reused).
     """
     steps = np.concatenate([np.arange(-points, 0), np.arange(1, points + 1)]).astype(float)
     best = (float("inf"), "")
