@@ -152,9 +152,15 @@ def directions_probe(
     options: CheckOptions,
     rng: np.random.Generator,
 ) -> tuple[ProbeResult, Noise]:
-    """Probe `options.directions` directions over the tensors `names`: the first
-    balanced (see :func:`_balanced_direction`), the others random; without a `noise`,
-    measure it first along the first direction (whose points the probe reuses)."""
+    """Probe `options.directions` directions over the tensors `names`.
+
+    The first direction is balanced (see `_balanced_direction`), the others random. Without
+    a `noise`, it is measured first along the first direction (whose points the probe
+    reuses).
+
+    Returns:
+        The probes' result, arrays `(options.directions,)`, and the noise used.
+    """
     directions = [_balanced_direction(objective, names, analytic)] + [
         random_direction(objective, names, rng) for _ in range(options.directions - 1)
     ]
