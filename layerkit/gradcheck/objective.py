@@ -1,7 +1,7 @@
 """What the checker differentiates: a scalar loss over named float64 tensors it may perturb.
 
-Two kinds: :class:`FunctionObjective` here wraps any `loss_fn(params)` / `grad_fn(params)`;
-:class:`~layerkit.gradcheck.chain.ChainObjective` runs a chain of layers. Both work on private
+Two kinds: `FunctionObjective` here wraps any `loss_fn(params)` / `grad_fn(params)`;
+`ChainObjective` (in `layerkit.gradcheck.chain`) runs a chain of layers. Both work on private
 float64 copies: the caller's arrays are never written.
 """
 
@@ -46,7 +46,7 @@ class Objective(ABC):
     loss_eps: float = EPS64
     grad_eps: float = EPS64
     merges_tensors: bool = False
-    """True when :meth:`entry_losses` gains from mixing tensors (the engine then probes every
+    """True when `entry_losses` gains from mixing tensors (the engine then probes every
     tensor's entries together); False keeps one tensor at a time, in order."""
 
     @abstractmethod
@@ -59,8 +59,12 @@ class Objective(ABC):
 
     @abstractmethod
     def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
-        """Losses with `name.flat[flat_indices[k]] += offsets[k]`, one at a time `(n,)`,
-        and each move's kink margin `(n,)` (see :data:`~layerkit.gradcheck.numeric.Evaluate`)."""
+        """Losses with `name.flat[flat_indices[k]] += offsets[k]`, one move at a time.
+
+        Returns:
+            The losses `(n,)` and each move's kink margin `(n,)` (see
+                `layerkit.gradcheck.numeric.Evaluate`).
+        """
 
     def entry_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
