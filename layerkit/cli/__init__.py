@@ -11,13 +11,11 @@ memory than half the machine's, or output that cannot be written), 130 interrupt
 A reader that closes the pipe early (`layerkit check | head -1`) does not change the exit
 code: it is still the verdict's.
 
-One idea per module: `app` runs the command and maps errors to exit codes,
-`parser` builds the arguments, `flags` derives
-the check-option flags from [`CheckOptions`][layerkit.CheckOptions],
-`case` builds what is checked, `user_model`
-loads `--model` and `--data`, `commands` runs `check` and
-`sweep`, `sweep_output` prints and plots the sweep, and
-`progress` draws the progress bar.
+One idea per module: `app` runs the command and maps errors to exit codes, `parser` builds
+the arguments, `flags` derives the check-option flags from
+[`CheckOptions`][layerkit.CheckOptions], `case` builds what is checked, `user_model` loads
+`--model` and `--data`, `commands` runs `check` and `sweep`, `sweep_output` prints and plots
+the sweep, and `progress` draws the progress bar.
 """
 
 from __future__ import annotations

@@ -30,11 +30,16 @@ def _silence_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `layerkit` command with `argv` (default `sys.argv[1:]`).
+    """Run the `layerkit` command, as `layerkit check ...` or `layerkit sweep ...` would.
+
+    Errors never escape as a traceback: each becomes one line on stderr and an exit code.
+
+    Args:
+        argv: The arguments after the program name (default: `sys.argv[1:]`).
 
     Returns:
-        The exit code: 0 pass, 1 fail, 3 inconclusive, 2 usage error (or too much memory, or
-        output that cannot be written), 130 interrupted.
+        The exit code: 0 pass, 1 fail, 3 inconclusive, 2 usage error (or too much memory,
+            or output that cannot be written), 130 interrupted.
     """
     try:
         return _run(argv)

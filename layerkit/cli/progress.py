@@ -30,10 +30,10 @@ class ProgressBar:
     The ETA is the time so far per unit done, times the units left (`?` before any is done).
 
     Args:
-        stream: where to draw (a terminal).
-        label: what runs, e.g. `checking 47 parameters`.
-        after: seconds from the start before the first drawing.
-        clock: the time source (for tests).
+        stream: Where to draw (a terminal).
+        label: What runs, e.g. `checking 47 parameters`.
+        after: Seconds from the start before the first drawing.
+        clock: The time source (for tests).
     """
 
     def __init__(
@@ -83,8 +83,8 @@ class ProgressBar:
 
 
 def progress_bar(label: str, *, quiet: bool) -> ProgressBar | None:
-    """A `ProgressBar` on stderr when stderr is a terminal
-    and `quiet` is false; else None (no callback)."""
+    """A `ProgressBar` on stderr when stderr is a terminal and `quiet` is false; else None
+    (no callback)."""
     stream = sys.stderr
     isatty = getattr(stream, "isatty", None)
     if quiet or not (callable(isatty) and isatty()):

@@ -18,7 +18,7 @@ PLOT_FORMATS: dict[str, str] = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
 def plot_path(text: str) -> str:
-    """argparse `type` of `--plot`: a file name ending in one of :data:`PLOT_FORMATS`."""
+    """argparse `type` of `--plot`: a file name ending in one of `PLOT_FORMATS`."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not a file name")
     suffix = Path(text).suffix.lower()
@@ -81,7 +81,7 @@ def write_plot(result: SweepResult, path: str, title: str) -> None:
     the format of `path`'s extension (`.png`, `.svg`, `.pdf`).
 
     Raises:
-        ConfigError: matplotlib is not installed, the extension is not one of those, or the
+        ConfigError: Matplotlib is not installed, the extension is not one of those, or the
             file cannot be written.
     """
     fmt = PLOT_FORMATS.get(Path(path).suffix.lower())

@@ -3,9 +3,9 @@
 
 Every failure (no such module or file, no such attribute, not callable, the import or the
 factory raised, not a [`Sequential`][layerkit.Sequential], a data file without `x` or `y`,
-the wrong shapes, NaN/Inf) is a `ConfigError` (or another
-`LayerkitError`) naming the `--model` or `--data` value: the
-command prints it on one line and exits with 2, never a traceback.
+the wrong shapes, NaN/Inf) is a `ConfigError` (or another `LayerkitError`) naming the
+`--model` or `--data` value: the command prints it on one line and exits with 2, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -109,9 +109,9 @@ def load_model(spec: str) -> Sequential:
         The model.
 
     Raises:
-        ConfigError: the spec is malformed, the module or file cannot be imported, the
+        ConfigError: The spec is malformed, the module or file cannot be imported, the
             attribute is missing or not callable, the factory raised, or it did not return a
-            Sequential with a loss.
+            `Sequential` with a loss.
     """
     where = f"--model {spec!r}"
     target, colon, attribute = spec.rpartition(":")
@@ -173,17 +173,23 @@ def _array(archive: np.lib.npyio.NpzFile, key: str, path: str) -> Array:
 
 
 def load_data(path: str, model: Sequential) -> tuple[Array, Array]:
-    """The arrays `x` `(m, in)` and `y` `(m, out)` of the `.npz` file `path`,
-    validated against `model`.
+    """The arrays `x` and `y` of an `.npz` file, validated against `model`.
 
     The file is opened without pickles. `x` must be what the model takes; `y` what its
     loss takes, with one row per row of `x`.
 
+    Args:
+        path: The `.npz` file (the `--data` value).
+        model: The model the data is for.
+
+    Returns:
+        `x` `(m, in)` and `y` as the file holds them (one row per row of `x`).
+
     Raises:
-        ConfigError: the file cannot be read, is not an `.npz`, lacks `x` or `y`, or
+        ConfigError: The file cannot be read, is not an `.npz`, lacks `x` or `y`, or
             holds something other than real numbers.
         NonFiniteError: `x` or `y` holds NaN or Inf.
-        ShapeError: the shapes do not fit the model (the message names the file).
+        ShapeError: The shapes do not fit the model (the message names the file).
     """
     where = f"--data {path!r}"
     try:
