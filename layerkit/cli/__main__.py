@@ -1,4 +1,4 @@
-"""``python -m layerkit.cli``: run the ``layerkit`` command."""
+"""`python -m layerkit.cli`: run the `layerkit` command."""
 
 from layerkit.cli.app import main
 

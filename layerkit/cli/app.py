@@ -1,4 +1,4 @@
-"""Running the ``layerkit`` command: parse, dispatch, and turn every error into an exit code
+"""Running the `layerkit` command: parse, dispatch, and turn every error into an exit code
 and one line on stderr (never a traceback)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from layerkit.errors import LayerkitError
 
 
 def _say(text: str) -> None:
-    """One line on stderr (``layerkit: ...``); a closed stderr is ignored."""
+    """One line on stderr (`layerkit: ...`); a closed stderr is ignored."""
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.write(f"layerkit: {' '.join(text.split())}\n")
         sys.stderr.flush()
@@ -30,11 +30,16 @@ def _silence_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``layerkit`` command with ``argv`` (default ``sys.argv[1:]``).
+    """Run the `layerkit` command, as `layerkit check ...` or `layerkit sweep ...` would.
+
+    Errors never escape as a traceback: each becomes one line on stderr and an exit code.
+
+    Args:
+        argv: The arguments after the program name (default: `sys.argv[1:]`).
 
     Returns:
-        The exit code: 0 pass, 1 fail, 3 inconclusive, 2 usage error (or too much memory, or
-        output that cannot be written), 130 interrupted.
+        The exit code: 0 pass, 1 fail, 3 inconclusive, 2 usage error (or too much memory,
+            or output that cannot be written), 130 interrupted.
     """
     try:
         return _run(argv)

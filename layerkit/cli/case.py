@@ -1,5 +1,5 @@
-"""What a command checks: the seed's fraud net, a fresh ``--arch`` mlp, or the user's own
-``--model``; optionally with ``--params`` loaded into it, ``--data`` instead of the default
+"""What a command checks: the seed's fraud net, a fresh `--arch` mlp, or the user's own
+`--model`; optionally with `--params` loaded into it, `--data` instead of the default
 data, and the seed's bugs planted. Requests too big for the machine are refused up front."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from layerkit.sequential import Sequential
 from layerkit.testing import inject_seed_bugs
 
 DEFAULT_BATCH = 8
-"""Rows of synthetic data drawn for ``--arch`` when ``--batch`` is not given."""
+"""Rows of synthetic data drawn for `--arch` when `--batch` is not given."""
 
 MEMORY_LIMIT_FRACTION = 0.5
 """A command whose estimated memory exceeds this fraction of the machine's physical memory is
@@ -46,9 +46,15 @@ def memory_limit() -> int:
 
 
 def check_memory(needed: float, what: str) -> None:
-    """Refuse (ConfigError, exit 2) a command estimated to need more than
-    `memory_limit` bytes, naming the option responsible
-    (``what``)."""
+    """Refuse a command estimated to need more than `memory_limit` bytes.
+
+    Args:
+        needed: The estimated bytes.
+        what: The option responsible, as the message names it.
+
+    Raises:
+        ConfigError: `needed` exceeds the limit (the command exits with 2).
+    """
     limit = memory_limit()
     if needed > limit:
         msg = (
@@ -60,8 +66,14 @@ def check_memory(needed: float, what: str) -> None:
 
 @attrs.frozen(eq=False)
 class Case:
-    """What a command checks: ``model``, data ``x`` ``(m, in)`` and ``y`` ``(m, out)``, and a
-    one-line ``description``."""
+    """What a command checks.
+
+    Attributes:
+        model: The model, with its loss.
+        x: Inputs `(m, in)`.
+        y: Targets `(m, out)`.
+        description: One line saying what is checked.
+    """
 
     model: Sequential
     x: Array
@@ -98,24 +110,26 @@ def build_case(
 ) -> Case:
     """The case a command checks.
 
-    Args:
-        arch: widths of a fresh ``mlp(arch, seed=seed)`` with ``batch`` rows of synthetic
-            data (``x ~ N(0, 1)``, labels in {0, 1} from ``default_rng([seed, 1])``).
-        batch: rows of synthetic data (``arch`` only).
-        seed: seeds the ``arch`` parameters and data.
-        dtype: the parameters' dtype (default float64; a ``model`` keeps its own).
-        seed_bugs: plant the seed's bugs
-            ([`inject_seed_bugs`][layerkit.testing.inject_seed_bugs]).
-        model: ``module:factory`` or ``file.py:factory`` returning the model (needs ``data``).
-        params: a file written by [`save_params`][layerkit.save_params], loaded into the model.
-        data: an ``.npz`` file with arrays ``x`` and ``y``, replacing the default data.
+    With neither `arch` nor `model`: the seed notebook's fraud net and its 3 examples.
 
-    With neither ``arch`` nor ``model``: the seed notebook's fraud net and its 3 examples.
+    Args:
+        arch: Widths of a fresh `mlp(arch, seed=seed)` with `batch` rows of synthetic
+            data (`x ~ N(0, 1)`, labels in {0, 1} from `default_rng([seed, 1])`).
+        batch: Rows of synthetic data (`arch` only).
+        seed: Seeds the `arch` parameters and data.
+        dtype: The parameters' dtype (default float64; a `model` keeps its own).
+        seed_bugs: Plant the seed's bugs
+            ([`inject_seed_bugs`][layerkit.testing.inject_seed_bugs]).
+        model: `module:factory` or `file.py:factory` returning the model (needs `data`).
+        params: A file written by [`save_params`][layerkit.save_params], loaded into the model.
+        data: An `.npz` file with arrays `x` and `y`, replacing the default data.
+
+    Returns:
+        The model, its data and a one-line description.
 
     Raises:
-        ConfigError: options that do not go together, or a request too big for the machine;
-            the errors of `load_model`,
-            `load_data` and
+        ConfigError: Options that do not go together, or a request too big for the machine;
+            also the errors of `load_model`, `load_data` and
             [`load_params`][layerkit.load_params].
     """
     if batch is not None and (arch is None or data is not None):

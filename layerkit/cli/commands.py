@@ -1,4 +1,4 @@
-"""The two commands: ``check`` (a verdict, an exit code) and ``sweep`` (error against step)."""
+"""The two commands: `check` (a verdict, an exit code) and `sweep` (error against step)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from layerkit.gradcheck.report import GradCheckReport, LayersReport
 from layerkit.sweep import default_steps, step_sweep
 
 BYTES_PER_SWEEP_STEP = 160
-"""Memory per ``sweep`` step: the step itself, its Python float in the step set, and two
+"""Memory per `sweep` step: the step itself, its Python float in the step set, and two
 results."""
 
 
@@ -63,7 +63,7 @@ def case_from_args(args: argparse.Namespace, *, dtype: str | None = None) -> Cas
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """``layerkit check``: check the case, print the report, return the verdict's exit code."""
+    """`layerkit check`: check the case, print the report, return the verdict's exit code."""
     case = case_from_args(args, dtype=args.dtype)
     options = options_from_args(args, OPTION_FLAGS)
     quiet = args.json or args.quiet
@@ -93,7 +93,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    """``layerkit sweep``: the error-vs-step table (or JSON), the V sentence, the plot if asked."""
+    """`layerkit sweep`: the error-vs-step table (or JSON), the V sentence, the plot if asked."""
     args.exit_code = EXIT_PASS
     if args.points < 2:
         raise ConfigError(f"--points must be 2 or more (got {args.points}).")

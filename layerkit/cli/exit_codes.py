@@ -1,4 +1,4 @@
-"""The ``layerkit`` command's exit codes, for scripts and CI."""
+"""The `layerkit` command's exit codes, for scripts and CI."""
 
 from __future__ import annotations
 

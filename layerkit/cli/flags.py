@@ -1,10 +1,10 @@
-"""The check-option flags (``--rtol``, ``--atol``, ``--step``, ``--safety``...), generated from
+"""The check-option flags (`--rtol`, `--atol`, `--step`, `--safety`...), generated from
 the fields of [`CheckOptions`][layerkit.CheckOptions]: one definition for Python and the
 command line.
 
 Each field's validator parses the flag's text and judges the value, so a bad value is refused
-with the field's own rule and real bound: ``argument --rtol: must be a finite number in [0, 1]
-(got '2')``, exit code 2.
+with the field's own rule and real bound: `argument --rtol: must be a finite number in [0, 1]
+(got '2')`, exit code 2.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from layerkit.gradcheck.options import CheckOptions, Integer, Number, OneOf
 OPTION_FLAGS: tuple[str, ...] = tuple(
     field.name for field in attrs.fields(CheckOptions) if "help" in field.metadata
 )
-"""The check options that are also flags: every field with help text (not ``progress``)."""
+"""The check options that are also flags: every field with help text (not `progress`)."""
 
 
 def _field(name: str) -> attrs.Attribute[Any]:
@@ -34,8 +34,8 @@ def _default_text(value: object) -> str:
 
 
 def flag_type(name: str) -> Callable[[str], object]:
-    """An argparse ``type`` for option ``name``: parse the text with the field's validator and
-    judge the value with it (``ArgumentTypeError`` stating the rule and what came)."""
+    """An argparse `type` for option `name`: parse the text with the field's validator and
+    judge the value with it (`ArgumentTypeError` stating the rule and what came)."""
     field = _field(name)
     validator = field.validator
     assert isinstance(validator, Integer | Number | OneOf)
@@ -58,10 +58,10 @@ def add_option_flags(
     *,
     help_for: Mapping[str, str] | None = None,
 ) -> None:
-    """Add ``--name`` for each check option in ``names`` (default: all of them).
+    """Add `--name` for each check option in `names` (default: all of them).
 
     The flag's default is None (the option keeps [`CheckOptions`][layerkit.CheckOptions]'s
-    default, which the help states); ``help_for`` replaces a field's help text.
+    default, which the help states); `help_for` replaces a field's help text.
     """
     for name in names:
         field = _field(name)

@@ -1,4 +1,4 @@
-"""The ``layerkit`` argument parser: subcommands ``check`` and ``sweep``, usage errors as one
+"""The `layerkit` argument parser: subcommands `check` and `sweep`, usage errors as one
 line on stderr (exit 2). The check-option flags come from `flags`."""
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def _add_sweep(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``layerkit`` argument parser (subcommands ``check`` and ``sweep``)."""
+    """The `layerkit` argument parser (subcommands `check` and `sweep`)."""
     parser = _Parser(
         prog="layerkit",
         description="Gradient-check numpy networks with hand-written backward passes.",

@@ -1,4 +1,4 @@
-"""A progress bar on stderr with count and ETA, drawn from a check's ``progress(done, total)``
+"""A progress bar on stderr with count and ETA, drawn from a check's `progress(done, total)`
 callback (see [`CheckOptions`][layerkit.CheckOptions]): no timing model, only what the checker
 reports."""
 
@@ -24,16 +24,16 @@ def _seconds(value: float) -> str:
 
 
 class ProgressBar:
-    """``label [#####-----] done/total  ETA 12s`` on ``stream``, redrawn in place at each call,
+    """`label [#####-----] done/total  ETA 12s` on `stream`, redrawn in place at each call,
     erased by `close`.
 
-    The ETA is the time so far per unit done, times the units left (``?`` before any is done).
+    The ETA is the time so far per unit done, times the units left (`?` before any is done).
 
     Args:
-        stream: where to draw (a terminal).
-        label: what runs, e.g. ``checking 47 parameters``.
-        after: seconds from the start before the first drawing.
-        clock: the time source (for tests).
+        stream: Where to draw (a terminal).
+        label: What runs, e.g. `checking 47 parameters`.
+        after: Seconds from the start before the first drawing.
+        clock: The time source (for tests).
     """
 
     def __init__(
@@ -52,7 +52,7 @@ class ProgressBar:
         self.width = 0
 
     def line(self, done: int, total: int, elapsed: float) -> str:
-        """The bar's text for ``done`` of ``total`` after ``elapsed`` seconds."""
+        """The bar's text for `done` of `total` after `elapsed` seconds."""
         fraction = min(1.0, done / total) if total > 0 else 1.0
         filled = round(BAR_WIDTH * fraction)
         if done >= total:
@@ -83,8 +83,8 @@ class ProgressBar:
 
 
 def progress_bar(label: str, *, quiet: bool) -> ProgressBar | None:
-    """A `ProgressBar` on stderr when stderr is a terminal
-    and ``quiet`` is false; else None (no callback)."""
+    """A `ProgressBar` on stderr when stderr is a terminal and `quiet` is false; else None
+    (no callback)."""
     stream = sys.stderr
     isatty = getattr(stream, "isatty", None)
     if quiet or not (callable(isatty) and isatty()):

@@ -1,4 +1,4 @@
-"""How ``layerkit sweep`` shows its result: the table, one plain sentence on the V (or its
+"""How `layerkit sweep` shows its result: the table, one plain sentence on the V (or its
 absence), and the plot, in the format its file extension names."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ PLOT_FORMATS: dict[str, str] = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
 def plot_path(text: str) -> str:
-    """argparse ``type`` of ``--plot``: a file name ending in one of :data:`PLOT_FORMATS`."""
+    """argparse `type` of `--plot`: a file name ending in one of `PLOT_FORMATS`."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not a file name")
     suffix = Path(text).suffix.lower()
@@ -78,10 +78,10 @@ def v_sentence(result: SweepResult) -> str:
 
 def write_plot(result: SweepResult, path: str, title: str) -> None:
     """A log-log plot of both error curves against the step, minimum and default marked, in
-    the format of ``path``'s extension (``.png``, ``.svg``, ``.pdf``).
+    the format of `path`'s extension (`.png`, `.svg`, `.pdf`).
 
     Raises:
-        ConfigError: matplotlib is not installed, the extension is not one of those, or the
+        ConfigError: Matplotlib is not installed, the extension is not one of those, or the
             file cannot be written.
     """
     fmt = PLOT_FORMATS.get(Path(path).suffix.lower())

@@ -1,11 +1,11 @@
-"""A user's own network for the command: ``--model module:factory`` or
-``--model path/to/file.py:factory``, and ``--data file.npz`` (arrays ``x`` and ``y``).
+"""A user's own network for the command: `--model module:factory` or
+`--model path/to/file.py:factory`, and `--data file.npz` (arrays `x` and `y`).
 
 Every failure (no such module or file, no such attribute, not callable, the import or the
-factory raised, not a [`Sequential`][layerkit.Sequential], a data file without ``x`` or ``y``,
-the wrong shapes, NaN/Inf) is a `ConfigError` (or another
-`LayerkitError`) naming the ``--model`` or ``--data`` value: the
-command prints it on one line and exits with 2, never a traceback.
+factory raised, not a [`Sequential`][layerkit.Sequential], a data file without `x` or `y`,
+the wrong shapes, NaN/Inf) is a `ConfigError` (or another `LayerkitError`) naming the
+`--model` or `--data` value: the command prints it on one line and exits with 2, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 def _raised(error: BaseException) -> str:
-    """``ValueError: message (at file.py:12)``: what user code raised, in one line."""
+    """`ValueError: message (at file.py:12)`: what user code raised, in one line."""
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     text = " ".join(str(error).split())
@@ -43,7 +43,7 @@ def _raised(error: BaseException) -> str:
 
 @contextlib.contextmanager
 def _importable_from(folder: str) -> Iterator[None]:
-    """``folder`` first on ``sys.path`` meanwhile, so the user's code imports its neighbours."""
+    """`folder` first on `sys.path` meanwhile, so the user's code imports its neighbours."""
     added = folder not in sys.path
     if added:
         sys.path.insert(0, folder)
@@ -98,20 +98,20 @@ def _import_module(target: str, spec: str) -> ModuleType:
 
 
 def load_model(spec: str) -> Sequential:
-    """The [`Sequential`][layerkit.Sequential] that ``spec``'s factory returns.
+    """The [`Sequential`][layerkit.Sequential] that `spec`'s factory returns.
 
     Args:
-        spec: ``module:factory`` (imported with the current directory on the path) or
-            ``path/to/file.py:factory`` (its folder on the path); ``factory`` may be dotted
-            (``Nets.small``). It is called with no arguments.
+        spec: `module:factory` (imported with the current directory on the path) or
+            `path/to/file.py:factory` (its folder on the path); `factory` may be dotted
+            (`Nets.small`). It is called with no arguments.
 
     Returns:
         The model.
 
     Raises:
-        ConfigError: the spec is malformed, the module or file cannot be imported, the
+        ConfigError: The spec is malformed, the module or file cannot be imported, the
             attribute is missing or not callable, the factory raised, or it did not return a
-            Sequential with a loss.
+            `Sequential` with a loss.
     """
     where = f"--model {spec!r}"
     target, colon, attribute = spec.rpartition(":")
@@ -173,17 +173,23 @@ def _array(archive: np.lib.npyio.NpzFile, key: str, path: str) -> Array:
 
 
 def load_data(path: str, model: Sequential) -> tuple[Array, Array]:
-    """The arrays ``x`` ``(m, in)`` and ``y`` ``(m, out)`` of the ``.npz`` file ``path``,
-    validated against ``model``.
+    """The arrays `x` and `y` of an `.npz` file, validated against `model`.
 
-    The file is opened without pickles. ``x`` must be what the model takes; ``y`` what its
-    loss takes, with one row per row of ``x``.
+    The file is opened without pickles. `x` must be what the model takes; `y` what its
+    loss takes, with one row per row of `x`.
+
+    Args:
+        path: The `.npz` file (the `--data` value).
+        model: The model the data is for.
+
+    Returns:
+        `x` `(m, in)` and `y` as the file holds them (one row per row of `x`).
 
     Raises:
-        ConfigError: the file cannot be read, is not an ``.npz``, lacks ``x`` or ``y``, or
+        ConfigError: The file cannot be read, is not an `.npz`, lacks `x` or `y`, or
             holds something other than real numbers.
-        NonFiniteError: ``x`` or ``y`` holds NaN or Inf.
-        ShapeError: the shapes do not fit the model (the message names the file).
+        NonFiniteError: `x` or `y` holds NaN or Inf.
+        ShapeError: The shapes do not fit the model (the message names the file).
     """
     where = f"--data {path!r}"
     try:

@@ -21,11 +21,11 @@ from layerkit.layers.base import Layer, run_layer
 from layerkit.sequential import Sequential
 
 PROJECTION_STREAM, LINEARITY_STREAM = 1, 2
-"""The checker's random streams (salted, see :func:`checker_rng`) for a layer check's
-projection ``r`` and its linearity test: never equal to data from ``default_rng(seed)``."""
+"""The checker's random streams (salted, see `checker_rng`) for a layer check's projection
+`r` and its linearity test: never equal to data from `default_rng(seed)`."""
 
 LINEARITY_RTOL = 1e-9
-"""How far ``backward(a r1 + b r2)`` may stray from ``a backward(r1) + b backward(r2)``."""
+"""How far `backward(a r1 + b r2)` may stray from `a backward(r1) + b backward(r2)`."""
 
 
 def check_function(
@@ -34,13 +34,26 @@ def check_function(
     params: Mapping[str, ArrayLike],
     **options: Unpack[CheckKwargs],
 ) -> GradCheckReport:
-    """Check ``grad_fn`` against ``loss_fn`` at ``params``, for any code.
+    """Check `grad_fn` against `loss_fn` at `params`, for any code.
 
-    **Arguments:** ``loss_fn(params) -> float``; ``grad_fn(params) -> {name: array}`` with the
-    keys and shapes of ``params`` (a mapping name -> array). Both receive float64 copies; the
-    caller's arrays are never written. The options are those of :class:`CheckOptions`.
+    Both functions receive float64 copies; the caller's arrays are never written.
 
-    **Returns:** a :class:`GradCheckReport`, one tensor per key of ``params``.
+    Args:
+        loss_fn: `loss_fn(params) -> float`, the loss at a point.
+        grad_fn: `grad_fn(params) -> {name: array}`, its gradient, with the keys and shapes
+            of `params`.
+        params: The point, name -> array of any shape.
+        **options: The fields of [`CheckOptions`][layerkit.CheckOptions].
+
+    Returns:
+        One tensor per key of `params`.
+
+    Raises:
+        ConfigError: Empty `params`, a function that is not callable, an unknown option or
+            a value out of its range.
+        UserCodeError: `loss_fn` or `grad_fn` raised, or `loss_fn` wrote into its argument.
+        LossValueError: `loss_fn` returned something other than a real scalar.
+        GradientSpecError: `grad_fn`'s names or shapes differ from those of `params`.
     """
     settings = make_options(**options)
     objective = FunctionObjective(loss_fn, grad_fn, params)
@@ -77,14 +90,14 @@ def _model_objective(
 
 
 def _require_finite_params(model: Sequential, owner: str) -> None:
-    """Refuse NaN/Inf parameters, naming the model's tensor (``W2``) and its layer."""
+    """Refuse NaN/Inf parameters, naming the model's tensor (`W2`) and its layer."""
     for name, array in model.params().items():
         label = model.layer_label(model.param_ref(name).index)
         as_float_array(array, name=name, owner=f"{owner}, {label}")
 
 
 def _fixed_noise(model: Sequential, x: ArrayLike, seed: int) -> list[Array | None]:
-    """Dropout masks drawn once from ``seed`` (None for deterministic layers)."""
+    """Dropout masks drawn once from `seed` (None for deterministic layers)."""
     if not any(layer.stochastic for layer in model.layers):
         return [None] * len(model.layers)
     _, cache = model.forward(x, rng=np.random.default_rng(seed))
@@ -106,17 +119,27 @@ def check_model(
     localise: bool = True,
     **options: Unpack[CheckKwargs],
 ) -> GradCheckReport:
-    """Check every parameter gradient of ``model``'s loss on ``(x, y)``.
+    """Check every parameter gradient of `model`'s loss on `(x, y)`.
 
     Differentiates float64 copies whatever the model's dtype; dropout masks are drawn once
-    from ``seed`` and held fixed. When the check fails and ``localise`` is true, each layer is
-    also checked in isolation (:func:`check_layers`) and the report's ``culprits`` name the
-    layers that fail there.
+    from `seed` and held fixed. When the check fails and `localise` is true, each layer is
+    also checked in isolation ([`check_layers`][layerkit.check_layers]) and the report's
+    [`culprits`][layerkit.GradCheckReport.culprits] name the layers that fail there.
 
-    **Arguments:** ``x`` ``(m, in)``; ``y`` ``(m, out)`` targets in [0, 1]; options as
-    :class:`CheckOptions`.
+    Args:
+        model: A [`Sequential`][layerkit.Sequential] with a loss.
+        x: Inputs `(m, in)`.
+        y: Targets `(m, out)`, as the model's loss takes them.
+        localise: On failure, also check each layer in isolation.
+        **options: The fields of [`CheckOptions`][layerkit.CheckOptions].
 
-    **Returns:** a :class:`GradCheckReport` with tensors ``W1, b1, ...``.
+    Returns:
+        Tensors `W1, b1, ...`.
+
+    Raises:
+        ConfigError: Not a `Sequential`, no loss, an unknown option or a value out of range.
+        ShapeError: `x` or `y` does not fit the model.
+        NonFiniteError: A parameter holds NaN or Inf.
     """
     settings = make_options(**options)
     objective, labels = _model_objective(model, x, y, settings.seed)
@@ -134,13 +157,13 @@ def check_model(
 
 
 def _projection(shape: tuple[int, ...], seed: int) -> Float64Array:
-    """The seeded random upstream gradient ``r`` of a layer check."""
+    """The seeded random upstream gradient `r` of a layer check."""
     return checker_rng(seed, PROJECTION_STREAM).standard_normal(shape)
 
 
 @np.errstate(invalid="ignore", over="ignore")  # a NaN/Inf gap is judged below
 def _linearity_note(layer: Layer, cache: Any, y_shape: tuple[int, ...], seed: int) -> str | None:
-    """Check ``backward`` is linear in ``grad_out`` ``y_shape``; describe the violation, if any."""
+    """Check `backward` is linear in `grad_out` `y_shape`; describe the violation, if any."""
     rng = checker_rng(seed, LINEARITY_STREAM)
     r1, r2 = rng.standard_normal(y_shape), rng.standard_normal(y_shape)
     a, b = 0.75, -1.25
@@ -169,16 +192,25 @@ def check_layer(
     noise: ArrayLike | None = None,
     **options: Unpack[CheckKwargs],
 ) -> GradCheckReport:
-    """Check one layer in isolation: its parameter gradients and its input gradient ``x``.
+    """Check one layer in isolation: its parameter gradients and its input gradient `x`.
 
-    The loss is ``L = sum(r * layer(x))`` for a seeded random ``r`` (not ones: ones would hide
+    The loss is `L = sum(r * layer(x))` for a seeded random `r` (not ones: ones would hide
     bugs that permute or mix output columns), drawn from a stream salted away from
-    ``default_rng(seed)``, so that it never equals data the user drew with the same seed. Also checks that ``backward`` is linear in the
-    upstream gradient. A stochastic layer uses ``noise`` if given, else a mask from ``seed``.
+    `default_rng(seed)`, so that it never equals data the user drew with the same seed.
+    Also checks that `backward` is linear in the upstream gradient.
 
-    **Arguments:** ``x`` ``(m, in)``; options as :class:`CheckOptions`.
+    Args:
+        layer: Any [`Layer`][layerkit.Layer].
+        x: Inputs `(m, in)`.
+        noise: The mask a stochastic layer uses, shaped as its `sample_noise` returns it
+            (default: one drawn from `seed`).
+        **options: The fields of [`CheckOptions`][layerkit.CheckOptions].
 
-    **Returns:** a :class:`GradCheckReport` with one tensor per parameter and ``x``.
+    Returns:
+        One tensor per parameter, and `x`.
+
+    Raises:
+        ConfigError: Not a `Layer`, an unknown option or a value out of range.
     """
     settings = make_options(**options)
     return _check_layer(
@@ -219,14 +251,22 @@ def check_layers(
     x: ArrayLike,
     **options: Unpack[CheckKwargs],
 ) -> LayersReport:
-    """Check each layer of ``model`` in isolation, at the activations it sees in the model.
+    """Check each layer of `model` in isolation, at the activations it sees in the model.
 
-    Dropout masks are drawn once from ``seed``. The report's ``first_faulty`` names the first
-    layer whose own check fails.
+    Dropout masks are drawn once from `seed`.
 
-    **Arguments:** ``x`` ``(m, in)``; options as :class:`CheckOptions`.
+    Args:
+        model: A [`Sequential`][layerkit.Sequential] (its loss, if any, is not checked).
+        x: Inputs `(m, in)`.
+        **options: The fields of [`CheckOptions`][layerkit.CheckOptions].
 
-    **Returns:** a :class:`LayersReport`.
+    Returns:
+        One report per layer; its [`first_faulty`][layerkit.LayersReport.first_faulty] names
+            the first layer whose own check fails.
+
+    Raises:
+        ConfigError: Not a `Sequential`, an unknown option or a value out of range.
+        NonFiniteError: A parameter holds NaN or Inf.
     """
     settings = make_options(**options)
     return _check_layers(model, x, settings)

@@ -19,7 +19,7 @@ from layerkit.gradcheck.options import CheckOptions
 
 
 def nan_where_nonfinite(losses: Evaluate) -> Evaluate:
-    """``losses``, except that a perturbation whose forward overflows (a layer refuses the
+    """`losses`, except that a perturbation whose forward overflows (a layer refuses the
     NaN/Inf activation it is handed) gets a NaN loss, judged non-finite, instead of aborting
     the check; the other perturbations of the batch are evaluated one by one."""
 
@@ -44,7 +44,7 @@ _SIGNS = np.array([-1.0, 1.0])
 def random_direction(
     objective: Objective, names: tuple[str, ...], rng: np.random.Generator
 ) -> dict[str, Float64Array]:
-    """Random signs times ``max(1, |theta|)`` over the tensors ``names``, zero elsewhere."""
+    """Random signs times `max(1, |theta|)` over the tensors `names`, zero elsewhere."""
     direction: dict[str, Float64Array] = {}
     for name in objective.names:
         values = objective.values[name]
@@ -59,9 +59,9 @@ def random_direction(
 def _balanced_direction(
     objective: Objective, names: tuple[str, ...], analytic: Mapping[str, Float64Array]
 ) -> dict[str, Float64Array]:
-    """``sign(g_i) / sum_T |g|`` on each tensor ``T`` of ``names``: every tensor adds exactly
-    1 to the analytic slope, with no cancellation, so a relative error ``e`` in any one
-    tensor's gradient moves the slope by ``e`` out of ``len(names)``, however small or large
+    """`sign(g_i) / sum_T |g|` on each tensor `T` of `names`: every tensor adds exactly
+    1 to the analytic slope, with no cancellation, so a relative error `e` in any one
+    tensor's gradient moves the slope by `e` out of `len(names)`, however small or large
     that tensor is (with random signs a big tensor would drown a small one's bug)."""
     direction: dict[str, Float64Array] = {}
     for name in objective.names:
@@ -77,7 +77,7 @@ def _balanced_direction(
 def slope_along(
     analytic: Mapping[str, Float64Array], direction: Mapping[str, Float64Array]
 ) -> float:
-    """The analytic directional derivative ``sum(g * d)``."""
+    """The analytic directional derivative `sum(g * d)`."""
     return sum(float(np.sum(analytic[n] * direction[n])) for n in direction if np.any(direction[n]))
 
 
@@ -86,8 +86,8 @@ MIN_SPACING = 1e-10
 
 
 def _spacing(slope: float, sigma: float, options: CheckOptions) -> float:
-    """A first step along a direction of analytic slope ``slope``: the loss must move by many
-    times its noise ``sigma`` for the slope to be resolved at ``rtol``, and no more, so that
+    """A first step along a direction of analytic slope `slope`: the loss must move by many
+    times its noise `sigma` for the slope to be resolved at `rtol`, and no more, so that
     the step stays small (inside kinks, away from curvature)."""
     resolution = options.rtol * abs(slope) + options.atol
     if not resolution > 0 or not np.isfinite(resolution):
@@ -106,8 +106,8 @@ def measure_noise(
     *,
     points: int,
 ) -> tuple[Noise, float]:
-    """The loss's noise from ``along(offsets) -> (losses, margins)`` on one line, first at
-    ``spacing``; and the spacing finally evaluated."""
+    """The loss's noise from `along(offsets) -> (losses, margins)` on one line, first at
+    `spacing`; and the spacing finally evaluated."""
     sigma, how, used = loss_noise.measure(along, f0, spacing, _floor(objective, f0), points=points)
     relative = sigma / abs(f0) if f0 != 0 and np.isfinite(f0) else 0.0
     return Noise(sigma=sigma, relative=relative, source=how), used
@@ -125,7 +125,7 @@ UNMEASURED = Noise(sigma=float("nan"), source="not measured: the loss is not fin
 def directions_evaluate(
     objective: Objective, directions: list[dict[str, Float64Array]]
 ) -> Evaluate:
-    """Losses along ``directions``, each ``(direction, offset)`` evaluated once (memoised:
+    """Losses along `directions`, each `(direction, offset)` evaluated once (memoised:
     the noise line and the probe share their points)."""
     memo: dict[tuple[int, float], tuple[float, float]] = {}
 
@@ -152,9 +152,15 @@ def directions_probe(
     options: CheckOptions,
     rng: np.random.Generator,
 ) -> tuple[ProbeResult, Noise]:
-    """Probe ``options.directions`` directions over the tensors ``names``: the first
-    balanced (see :func:`_balanced_direction`), the others random; without a ``noise``,
-    measure it first along the first direction (whose points the probe reuses)."""
+    """Probe `options.directions` directions over the tensors `names`.
+
+    The first direction is balanced (see `_balanced_direction`), the others random. Without
+    a `noise`, it is measured first along the first direction (whose points the probe
+    reuses).
+
+    Returns:
+        The probes' result, arrays `(options.directions,)`, and the noise used.
+    """
     directions = [_balanced_direction(objective, names, analytic)] + [
         random_direction(objective, names, rng) for _ in range(options.directions - 1)
     ]
@@ -198,7 +204,7 @@ def check_noise(
     """The loss's noise, measured on one random line at the probes' own relative step (noise
     from a quantized term shows only at the scale where steps are taken): through the inputs
     where the objective can run the points as one stacked forward, else through every tensor
-    (a tensor whose slopes would move the loss faster than ``|f0|`` per unit step is scaled
+    (a tensor whose slopes would move the loss faster than `|f0|` per unit step is scaled
     down, so that no single tensor's curvature drowns the noise)."""
     if not np.isfinite(f0):
         return UNMEASURED

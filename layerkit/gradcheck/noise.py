@@ -1,15 +1,15 @@
 """How noisy is the loss? Measured, not assumed, from a few evaluations along one line.
 
 The estimator is the difference-table method of Moré and Wild, "Estimating computational
-noise", SIAM J. Sci. Comput. 33(3), 2011 (ECnoise). Sample ``f`` at ``2k + 1`` equally spaced
-points ``t_i = (i - k) * delta``. For a smooth ``f`` the ``j``-th differences of its smooth part
-shrink like ``delta**j``, while those of independent noise of size ``sigma`` keep a variance of
-``sigma**2 / gamma_j`` with ``gamma_j = (j!)**2 / (2j)!``. So
-``sigma_j = sqrt(gamma_j * mean(diff_j**2))`` levels off at the noise: the first ``j`` where
+noise", SIAM J. Sci. Comput. 33(3), 2011 (ECnoise). Sample `f` at `2k + 1` equally spaced
+points `t_i = (i - k) * delta`. For a smooth `f` the `j`-th differences of its smooth part
+shrink like `delta**j`, while those of independent noise of size `sigma` keep a variance of
+`sigma**2 / gamma_j` with `gamma_j = (j!)**2 / (2j)!`. So
+`sigma_j = sqrt(gamma_j * mean(diff_j**2))` levels off at the noise: the first `j` where
 three consecutive levels agree within a factor 4, and the differences change sign (noise, not
-a smooth trend), gives ``sigma``.
+a smooth trend), gives `sigma`.
 
-Too few distinct values mean ``delta`` is too small (the loss is quantized at that scale): the
+Too few distinct values mean `delta` is too small (the loss is quantized at that scale): the
 caller retries with a larger one. No plateau means the smooth part dominates every order;
 since each level's square is about the noise variance plus the smooth part's, the smallest
 level is then still an upper bound, which is safe to use: an overestimated noise can make a
@@ -40,7 +40,7 @@ class Spacing(Enum):
 
 @attrs.frozen
 class Level:
-    """A noise level: ``plateau`` (measured) or an upper ``bound`` (the smooth part dominated
+    """A noise level: `plateau` (measured) or an upper `bound` (the smooth part dominated
     every difference order, so the smallest level bounds the noise from above)."""
 
     sigma: float
@@ -48,12 +48,19 @@ class Level:
 
 
 def ecnoise(values: Float64Array) -> Level | Spacing:
-    """The noise level of ``f`` from ``values`` ``(2k + 1,)`` at equally spaced points.
+    """The noise level of `f` from `values` `(2k + 1,)` at equally spaced points.
 
-    **Returns:** a :class:`Level` (its ``sigma`` is 0.0 when every difference of some order
-    vanishes: the values are exactly polynomial), or :attr:`Spacing.TOO_SMALL` when half the
-    values repeat. Each level's expected square is the noise variance plus the smooth part's,
-    so without a plateau the smallest level from order 2 on is an upper bound.
+    Each level's expected square is the noise variance plus the smooth part's, so without a
+    plateau the smallest level from order 2 on is an upper bound.
+
+    Args:
+        values: `f` at the points `(2k + 1,)`, in order (fewer than 5, or any NaN/Inf,
+            give an infinite `bound`).
+
+    Returns:
+        A `Level` (its `sigma` is 0.0 when every difference of some order vanishes: the
+            values are exactly polynomial), or `Spacing.TOO_SMALL` when half the values
+            repeat.
     """
     table = [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
     count = len(table)  # a handful of values: plain floats beat numpy calls here
@@ -96,17 +103,23 @@ def measure(
     *,
     points: int = 3,
 ) -> tuple[float, str, float]:
-    """The loss's noise along one line, from ``2 * points`` evaluations per try.
+    """The loss's noise along one line, from `2 * points` evaluations per try.
 
-    **Arguments:** ``losses_along(offsets) -> (losses, margins)`` the loss at ``offsets``
-    along the line and each move's kink margin (see :data:`~layerkit.gradcheck.numeric.Evaluate`);
-    ``f0`` the loss at the point; ``delta`` the first spacing; ``floor`` the smallest noise
-    believed (about one ulp of the loss).
+    A spacing that crosses a reported kink is cut to stay inside it; one that gives
+    quantized values grows `RESPACE` times.
 
-    **Returns:** ``(sigma, how, spacing)``: ``sigma`` at least ``floor``; ``how`` says where it
-    came from; ``spacing`` the last one evaluated (its points can be reused). A
-    spacing that crosses a reported kink is cut to stay inside it; one that gives quantized
-    values grows ``RESPACE`` times.
+    Args:
+        losses_along: `losses_along(offsets) -> (losses, margins)`, the loss at `offsets`
+            `(2 * points,)` along the line and each move's kink margin (see
+            `layerkit.gradcheck.numeric.Evaluate`).
+        f0: The loss at the point.
+        delta: The first spacing.
+        floor: The smallest noise believed (about one ulp of the loss).
+        points: Evaluations on each side of the point.
+
+    Returns:
+        `(sigma, how, spacing)`: `sigma` at least `floor`; `how` says where it came from;
+            `spacing` the last one evaluated (its points can be reused).
     """
     steps = np.concatenate([np.arange(-points, 0), np.arange(1, points + 1)]).astype(float)
     best = (float("inf"), "")

@@ -1,34 +1,34 @@
 """Numeric differentiation along probes, with measured error bounds and per-probe verdicts.
 
-A *probe* is a 1-D slice ``phi(t) = f(theta + t * direction)`` of the loss: one coordinate of a
+A *probe* is a 1-D slice `phi(t) = f(theta + t * direction)` of the loss: one coordinate of a
 tensor, or a random direction over all parameters. For each probe we know the analytic slope
-``g = phi'(0)``, the loss's measured noise ``sigma`` (see :mod:`layerkit.gradcheck.noise`) and
+`g = phi'(0)`, the loss's measured noise `sigma` (see `layerkit.gradcheck.noise`) and
 a *gradient scale* (the largest analytic slope of the probe's tensor). Two numbers decide:
 
-- the **tolerance** ``tol = atol + rtol * max(|g|, |n|) + c * eps_g * scale``: how far the
+- the **tolerance** `tol = atol + rtol * max(|g|, |n|) + c * eps_g * scale`: how far the
   analytic slope may stray from the truth (the last term is the analytic gradient's own
   round-off, which matters for float32 backwards);
-- the numeric slope ``n`` with its **error bound** ``E`` (truncation, measured by Richardson
-  extrapolation, plus noise ``sigma / w`` at half-width ``w``).
+- the numeric slope `n` with its **error bound** `E` (truncation, measured by Richardson
+  extrapolation, plus noise `sigma / w` at half-width `w`).
 
-A probe **passes** only when ``|g - n| <= tol + safety * E`` *and* the bound resolves the
-gradient: ``safety * E <= max(tol, rtol * scale)``. It **fails** when ``|g - n|`` exceeds
-``tol + safety * E`` on a smooth, finite stencil that crosses no reported kink. Otherwise the
+A probe **passes** only when `|g - n| <= tol + safety * E` *and* the bound resolves the
+gradient: `safety * E <= max(tol, rtol * scale)`. It **fails** when `|g - n|` exceeds
+`tol + safety * E` on a smooth, finite stencil that crosses no reported kink. Otherwise the
 step is adapted and the probe tried again:
 
-1. Central difference at ``w`` (2 evaluations; the common case on correct code ends here). The
-   first ``w`` is ``step * max(1, |theta|)``, enlarged when the measured noise needs it. Its
-   bound ``E`` is the noise term alone: agreement within ``tol`` means the truncation is
+1. Central difference at `w` (2 evaluations; the common case on correct code ends here). The
+   first `w` is `step * max(1, |theta|)`, enlarged when the measured noise needs it. Its
+   bound `E` is the noise term alone: agreement within `tol` means the truncation is
    within it too, unless a bug happens to cancel the truncation exactly.
-2. ``+-2w`` added: Richardson ``R``, its truncation ``|R - D(w)|``, the fourth difference for
+2. `+-2w` added: Richardson `R`, its truncation `|R - D(w)|`, the fourth difference for
    smoothness.
-3. Then, per probe, a new ``w``: smaller where truncation or roughness dominates, or where a
+3. Then, per probe, a new `w`: smaller where truncation or roughness dominates, or where a
    perturbed evaluation crossed a kink reported by a layer (the step is cut to stay on one
    side), or where the loss is NaN/Inf (a domain boundary); larger where noise dominates.
-4. When no step resolves the probe: ``unresolved`` (the numbers cannot tell), ``kink``,
-   ``noisy`` or ``non-finite``. A suspected failure must give the same slope at a 4x wider
-   stencil, and is re-examined by secants at ``1e-2``, ``1e-1`` and ``1`` times the scale: a
-   loss with a quantized term (naive BCE on a saturated sigmoid) is ``noisy`` there, not a
+4. When no step resolves the probe: `unresolved` (the numbers cannot tell), `kink`,
+   `noisy` or `non-finite`. A suspected failure must give the same slope at a 4x wider
+   stencil, and is re-examined by secants at `1e-2`, `1e-1` and `1` times the scale: a
+   loss with a quantized term (naive BCE on a saturated sigmoid) is `noisy` there, not a
    failure.
 
 A probe never passes unless its numbers are finite, resolved and on one side of every kink.
@@ -46,12 +46,12 @@ from layerkit._typing import Float64Array, Int8Array, IntArray
 
 EPS64 = float(np.finfo(np.float64).eps)
 DEFAULT_STEP = EPS64 ** (1.0 / 3.0)
-"""Relative step ``eps^(1/3)`` (about 6.06e-6): balances truncation and round-off for a
+"""Relative step `eps^(1/3)` (about 6.06e-6): balances truncation and round-off for a
 central difference."""
 
 GRAD_ROUNDOFF = 64.0
-"""The analytic gradient's round-off allowance: ``GRAD_ROUNDOFF * eps_g * scale``, with
-``eps_g`` the gradient's machine epsilon and ``scale`` its tensor's largest slope. For a
+"""The analytic gradient's round-off allowance: `GRAD_ROUNDOFF * eps_g * scale`, with
+`eps_g` the gradient's machine epsilon and `scale` its tensor's largest slope. For a
 float32 backward that is about 7.6e-6 of the tensor's gradient scale: float32 sums over a
 batch of a few thousand rows stay inside it, even for entries whose terms cancel."""
 
@@ -91,7 +91,7 @@ MIN_STEP = 1e-13
 
 SCALE_RATIO = 0.5
 """Analytic this much closer to the large-step secant than the small-step estimate turns a
-failure into ``noisy``."""
+failure into `noisy`."""
 
 CURVATURE_DROP = 4.0
 """Roughness falling by more than this when the step shrinks 16x (curvature: it falls about
@@ -101,9 +101,9 @@ NOISE_RATIO = 4.0
 """Roughness growing by more than this when the step shrinks 16x means noise, not a kink."""
 
 Evaluate = Callable[[IntArray, Float64Array], tuple[Float64Array, Float64Array]]
-"""``evaluate(probe_ids, offsets) -> (losses, margins)``: the loss with probe ``probe_ids[k]``
-moved by ``offsets[k]``, for each ``k``, and how far that move stayed from every reported kink
-(``margins[k] > 1``: on the same side of each; ``0``: an input sat on a kink; ``inf``: no kink
+"""`evaluate(probe_ids, offsets) -> (losses, margins)`: the loss with probe `probe_ids[k]`
+moved by `offsets[k]`, for each `k`, and how far that move stayed from every reported kink
+(`margins[k] > 1`: on the same side of each; `0`: an input sat on a kink; `inf`: no kink
 reported)."""
 
 
@@ -128,8 +128,8 @@ REASONS: dict[Status, str] = {
 
 @attrs.frozen(eq=False)
 class Tolerance:
-    """How close analytic and numeric slopes must be: ``atol + rtol * max(|g|, |n|)``, plus
-    ``safety`` times the numeric error bound; ``step`` the first relative half-width."""
+    """How close analytic and numeric slopes must be: `atol + rtol * max(|g|, |n|)`, plus
+    `safety` times the numeric error bound; `step` the first relative half-width."""
 
     rtol: float = 1e-7
     atol: float = 0.0
@@ -139,26 +139,30 @@ class Tolerance:
 
 @attrs.frozen(eq=False)
 class Noise:
-    """The loss's measured noise: ``sigma`` at the point, ``relative`` to ``|f0|`` (used for
-    evaluations where ``|f|`` is larger), and how it was obtained (``source``)."""
+    """The loss's measured noise: `sigma` at the point, `relative` to `|f0|` (used for
+    evaluations where `|f|` is larger), and how it was obtained (`source`)."""
 
     sigma: float
     relative: float = 0.0
     source: str = "measured"
 
     def at(self, values: Float64Array) -> Float64Array:
-        """Noise level over the evaluated ``values`` ``(p, n)`` -> ``(n,)``."""
+        """Noise level over the evaluated `values` `(p, n)` -> `(n,)`."""
         biggest = np.max(np.abs(np.nan_to_num(values, posinf=0.0, neginf=0.0)), axis=0)
         return np.asarray(np.maximum(self.sigma, self.relative * biggest), dtype=np.float64)
 
 
 @attrs.frozen(eq=False)
 class ProbeResult:
-    """Per-probe outcome, arrays of shape ``(n,)``.
+    """Per-probe outcome, arrays of shape `(n,)`.
 
-    **Fields:** ``numeric`` best numeric slope; ``error`` its error bound; ``allowed`` the
-    largest ``|analytic - numeric|`` that passes; ``step`` the last half-width used
-    (absolute); ``status`` a :class:`Status` per probe; ``noise`` the loss noise used.
+    Attributes:
+        numeric: The best numeric slope `(n,)`.
+        error: Its error bound `(n,)`.
+        allowed: The largest `|analytic - numeric|` that passes `(n,)`.
+        step: The last half-width used, absolute `(n,)`.
+        status: A `Status` per probe `(n,)`.
+        noise: The loss noise used.
     """
 
     numeric: Float64Array
@@ -169,7 +173,7 @@ class ProbeResult:
     noise: float
 
     def subset(self, lo: int, hi: int) -> ProbeResult:
-        """Probes ``lo:hi``."""
+        """Probes `lo:hi`."""
         return ProbeResult(
             numeric=self.numeric[lo:hi],
             error=self.error[lo:hi],
@@ -181,12 +185,12 @@ class ProbeResult:
 
 
 def _offsets(base: Float64Array, h: Float64Array) -> Float64Array:
-    """``(base + h) - base``: the step actually taken after rounding ``base + h``."""
+    """`(base + h) - base`: the step actually taken after rounding `base + h`."""
     return np.asarray((base + h) - base, dtype=np.float64)
 
 
 class _Prober:
-    """The state of one :func:`probe` run: the probes' data and the best result so far."""
+    """The state of one `probe` run: the probes' data and the best result so far."""
 
     def __init__(
         self,
@@ -222,16 +226,16 @@ class _Prober:
         self.kink_limited = np.zeros(n, dtype=bool)
 
     def tol(self, ids: IntArray, estimate: Float64Array) -> Float64Array:
-        """``atol + rtol * max(|g|, |n|) + gradient round-off`` for probes ``ids``."""
+        """`atol + rtol * max(|g|, |n|) + gradient round-off` for probes `ids`."""
         size = np.maximum(self.abs_g[ids], np.abs(estimate))
         return np.asarray(self.tolerance.atol + self.rtol * size + self.grad_round[ids])
 
     def needed(self, ids: IntArray, estimate: Float64Array) -> Float64Array:
-        """The largest ``safety * E`` that resolves probes ``ids``: ``max(tol, rtol*scale)``."""
+        """The largest `safety * E` that resolves probes `ids`: `max(tol, rtol*scale)`."""
         return np.maximum(self.tol(ids, estimate), self.floor[ids])
 
     def run(self, ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        """Evaluate ``(ids, offsets)``; losses and kink margins."""
+        """Evaluate `(ids, offsets)`; losses and kink margins."""
         losses, margins = self.evaluate(ids, offsets)
         return np.asarray(losses, dtype=np.float64), np.asarray(margins, dtype=np.float64)
 
@@ -271,9 +275,9 @@ def first_steps(
     tolerance: Tolerance,
     noise: Noise,
 ) -> Float64Array:
-    """The first half-width per probe: ``step * scale``, times ``(noise / ulp)**(1/3)`` for a
+    """The first half-width per probe: `step * scale`, times `(noise / ulp)**(1/3)` for a
     loss noisier than one ulp (the balance of truncation and noise moves with the noise), and
-    enlarged (up to ``LARGE_STEP * scale``) until the noise error ``safety * 4 * sigma / w``
+    enlarged (up to `LARGE_STEP * scale`) until the noise error `safety * 4 * sigma / w`
     fits in the resolution."""
     size = np.maximum(np.abs(np.nan_to_num(analytic)), np.nan_to_num(gradient_scale))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -298,16 +302,23 @@ def probe(
     first: Float64Array | None = None,
     grad_eps: float = EPS64,
 ) -> ProbeResult:
-    """Judge ``n`` analytic slopes against numeric ones.
+    """Judge `n` analytic slopes against numeric ones.
 
-    **Arguments:** ``analytic`` ``(n,)`` slopes; ``base`` ``(n,)`` the probed values (0 for
-    directions), used to round steps exactly; ``scale`` ``(n,)`` step scale per probe
-    (``max(1, |theta_i|)``); ``f0`` the loss at the point; ``noise`` its measured noise;
-    ``gradient_scale`` ``(n,)`` the largest analytic slope of each probe's tensor (default:
-    the probe's own); ``first`` ``(n,)`` first half-widths (default :func:`first_steps`);
-    ``grad_eps`` the machine epsilon of the analytic gradient.
+    Args:
+        evaluate: The loss along the probes, see `Evaluate`.
+        analytic: The analytic slopes `(n,)`.
+        base: The probed values `(n,)` (0 for directions), used to round steps exactly.
+        scale: The step scale per probe `(n,)`, `max(1, |theta_i|)`.
+        f0: The loss at the point.
+        tolerance: How close the slopes must be.
+        noise: The loss's measured noise.
+        gradient_scale: The largest analytic slope of each probe's tensor `(n,)` (default:
+            the probe's own).
+        first: The first half-widths `(n,)` (default: `first_steps`).
+        grad_eps: The machine epsilon of the analytic gradient.
 
-    **Returns:** a :class:`ProbeResult`.
+    Returns:
+        The numeric slopes, their error bounds and a `Status` per probe, each `(n,)`.
     """
     n = analytic.shape[0]
     if gradient_scale is None:
@@ -471,10 +482,10 @@ def _adapt(
 
 @attrs.frozen(eq=False)
 class _Stencil:
-    """A Richardson stencil at ``+-w, +-2w`` for some probes: ``offsets`` and ``values``
-    ``(4, n)`` (order ``+w, -w, +2w, -2w``), kink ``margins`` ``(4, n)``, the extrapolated
-    ``estimate`` and its ``error`` bound: ``truncation`` (its distance from the central
-    difference at ``w``) plus ``noise_error`` (from ``sigma``)."""
+    """A Richardson stencil at `+-w, +-2w` for some probes: `offsets` and `values`
+    `(4, n)` (order `+w, -w, +2w, -2w`), kink `margins` `(4, n)`, the extrapolated
+    `estimate` and its `error` bound: `truncation` (its distance from the central
+    difference at `w`) plus `noise_error` (from `sigma`)."""
 
     offsets: Float64Array
     values: Float64Array
@@ -493,8 +504,8 @@ def _richardson(
     h: Float64Array,
     known: tuple[Float64Array, Float64Array, Float64Array] | None = None,
 ) -> _Stencil:
-    """Evaluate the stencil at half-width ``h`` for probes ``ids`` (``known``: the values and
-    margins at ``+-h`` already taken)."""
+    """Evaluate the stencil at half-width `h` for probes `ids` (`known`: the values and
+    margins at `+-h` already taken)."""
     base = state.base[ids]
     offsets = np.stack(
         [_offsets(base, h), _offsets(base, -h), _offsets(base, 2 * h), _offsets(base, -2 * h)]
@@ -536,9 +547,9 @@ def _better_step(
     budget: Float64Array,
     scale: Float64Array,
 ) -> Float64Array:
-    """A half-width that should resolve a smooth, agreeing, unresolved probe, or ``h`` itself
-    when none can. Truncation scales like ``h**2`` and noise like ``1/h``, so the error at
-    ``s * h`` is about ``T s**2 + N / s``, smallest at ``s = (N / 2T)**(1/3)``; ``budget`` is the
+    """A half-width that should resolve a smooth, agreeing, unresolved probe, or `h` itself
+    when none can. Truncation scales like `h**2` and noise like `1/h`, so the error at
+    `s * h` is about `T s**2 + N / s`, smallest at `s = (N / 2T)**(1/3)`; `budget` is the
     error that resolves the probe."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         s = np.cbrt(noise_error / (2 * truncation))
@@ -563,9 +574,9 @@ def _confirm_failure(state: _Prober, ids: IntArray) -> None:
 
 def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
     """A failing probe's numeric slope must hold at much larger steps too. A loss with a
-    quantized term (naive BCE on a saturated sigmoid: ``log(1 - p)`` where ``1 - p`` is a few
+    quantized term (naive BCE on a saturated sigmoid: `log(1 - p)` where `1 - p` is a few
     ulps) is flat in that term at small steps and gives a smooth, stable, wrong slope there;
-    a secant at ``1e-2``, ``1e-1`` or ``1`` times the scale sees the term again and lands near
+    a secant at `1e-2`, `1e-1` or `1` times the scale sees the term again and lands near
     the analytic slope: the loss is too imprecise here (noisy), not the backward wrong.
 
     A smooth loss's secant also drifts at large steps, by truncation, and may land near a
@@ -574,7 +585,7 @@ def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
     quantized term gives jumps (flat, then far) or erratic secants that do not grow. The first
     secant is held to the law from the stencil itself: it may drift at most the stencil's
     error bound (truncation plus noise, an over-estimate of the truncation) grown by the
-    squared ratio of the steps, times ``FIRST_DRIFT``."""
+    squared ratio of the steps, times `FIRST_DRIFT`."""
     drift_before = np.full(ids.size, np.nan)
     for relative in SECANT_STEPS:
         if ids.size == 0:

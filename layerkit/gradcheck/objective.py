@@ -1,7 +1,7 @@
 """What the checker differentiates: a scalar loss over named float64 tensors it may perturb.
 
-Two kinds: :class:`FunctionObjective` here wraps any ``loss_fn(params)`` / ``grad_fn(params)``;
-:class:`~layerkit.gradcheck.chain.ChainObjective` runs a chain of layers. Both work on private
+Two kinds: `FunctionObjective` here wraps any `loss_fn(params)` / `grad_fn(params)`;
+`ChainObjective` (in `layerkit.gradcheck.chain`) runs a chain of layers. Both work on private
 float64 copies: the caller's arrays are never written.
 """
 
@@ -28,7 +28,7 @@ from layerkit.gradcheck.numeric import EPS64
 from layerkit.params import ParamSpec
 
 Losses = tuple[Float64Array, Float64Array]
-"""``(losses, kink margins)``, both ``(n,)``."""
+"""`(losses, kink margins)`, both `(n,)`."""
 
 
 def as_private(value: ArrayLike, name: str, owner: str | None = None) -> Float64Array:
@@ -46,7 +46,7 @@ class Objective(ABC):
     loss_eps: float = EPS64
     grad_eps: float = EPS64
     merges_tensors: bool = False
-    """True when :meth:`entry_losses` gains from mixing tensors (the engine then probes every
+    """True when `entry_losses` gains from mixing tensors (the engine then probes every
     tensor's entries together); False keeps one tensor at a time, in order."""
 
     @abstractmethod
@@ -55,18 +55,22 @@ class Objective(ABC):
 
     @abstractmethod
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
-        """The loss with every tensor replaced by ``point`` (same names and shapes)."""
+        """The loss with every tensor replaced by `point` (same names and shapes)."""
 
     @abstractmethod
     def coordinate_losses(self, name: str, flat_indices: IntArray, offsets: Float64Array) -> Losses:
-        """Losses with ``name.flat[flat_indices[k]] += offsets[k]``, one at a time ``(n,)``,
-        and each move's kink margin ``(n,)`` (see :data:`~layerkit.gradcheck.numeric.Evaluate`)."""
+        """Losses with `name.flat[flat_indices[k]] += offsets[k]`, one move at a time.
+
+        Returns:
+            The losses `(n,)` and each move's kink margin `(n,)` (see
+                `layerkit.gradcheck.numeric.Evaluate`).
+        """
 
     def entry_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
     ) -> Losses:
-        """Losses with ``names[tensors[k]].flat[flat_indices[k]] += offsets[k]``, one at a
-        time ``(n,)``: entries of several tensors mixed (by default, one tensor at a time);
+        """Losses with `names[tensors[k]].flat[flat_indices[k]] += offsets[k]`, one at a
+        time `(n,)`: entries of several tensors mixed (by default, one tensor at a time);
         and their kink margins."""
         result = np.empty(tensors.shape[0])
         margins = np.full(tensors.shape[0], np.inf)
@@ -93,15 +97,15 @@ class Objective(ABC):
         return first
 
     def input_line(self, rng: np.random.Generator) -> Callable[[Float64Array], Losses] | None:
-        """A random line through the inputs, ``offsets -> (losses, margins)``, evaluated in one
+        """A random line through the inputs, `offsets -> (losses, margins)`, evaluated in one
         stacked forward, for measuring noise cheaply; None (the default) when there is none."""
         return None
 
     def direction_losses(
         self, direction: Mapping[str, Float64Array], offsets: Float64Array
     ) -> Losses:
-        """Losses at ``values + t * direction`` for each ``t`` in ``offsets``, and their kink
-        margins (none reported here: ``inf``)."""
+        """Losses at `values + t * direction` for each `t` in `offsets`, and their kink
+        margins (none reported here: `inf`)."""
         result = np.empty(offsets.shape[0])
         for k, t in enumerate(offsets):
             point = {name: self.values[name] + t * direction[name] for name in self.names}
@@ -110,7 +114,7 @@ class Objective(ABC):
 
 
 def as_loss_value(value: object, *, owner: str) -> tuple[float, float]:
-    """A user's loss as ``(float, eps of its precision)``; refuses non-scalars with a message."""
+    """A user's loss as `(float, eps of its precision)`; refuses non-scalars with a message."""
     if isinstance(value, bool | str | bytes) or value is None:
         msg = f"{owner} must return a real scalar, got {describe_array(value)}."
         raise LossValueError(msg)
@@ -132,7 +136,7 @@ def as_loss_value(value: object, *, owner: str) -> tuple[float, float]:
 
 
 def _user_error(function: str, exc: Exception, where: str) -> UserCodeError:
-    """The error that aborts a check when the user's ``function`` raised ``exc``."""
+    """The error that aborts a check when the user's `function` raised `exc`."""
     msg = (
         f"check_function: {function} raised {type(exc).__name__}: {exc} ({where}); the check "
         "was aborted, the caller's arrays are unchanged."
@@ -146,7 +150,7 @@ def _moved_entry(name: str, index: int, offset: float) -> str:
 
 
 def _assign(array: Float64Array, values: float | Float64Array, index: int | None = None) -> None:
-    """``array[...] = values`` (or ``array.flat[index] = values``) on an array kept read-only
+    """`array[...] = values` (or `array.flat[index] = values`) on an array kept read-only
     for the user's code."""
     array.flags.writeable = True
     try:
@@ -159,9 +163,9 @@ def _assign(array: Float64Array, values: float | Float64Array, index: int | None
 
 
 class FunctionObjective(Objective):
-    """``loss_fn(params) -> float`` and ``grad_fn(params) -> {name: array}`` over named arrays.
+    """`loss_fn(params) -> float` and `grad_fn(params) -> {name: array}` over named arrays.
 
-    Both functions receive private float64 copies; ``loss_fn`` is called at perturbed points.
+    Both functions receive private float64 copies; `loss_fn` is called at perturbed points.
     """
 
     def __init__(
@@ -191,9 +195,9 @@ class FunctionObjective(Objective):
             array.flags.writeable = False
 
     def _call(self, where: Callable[[], str]) -> float:
-        """The user's loss at the scratch point; ``where()`` describes it, for errors only.
+        """The user's loss at the scratch point; `where()` describes it, for errors only.
 
-        ``loss_fn`` gets a fresh dict of read-only arrays: it can neither corrupt later
+        `loss_fn` gets a fresh dict of read-only arrays: it can neither corrupt later
         evaluations by writing into them nor by popping or replacing keys."""
         self.evaluations += 1
         try:

@@ -1,7 +1,7 @@
 """The options every check takes, validated once, and the checker's own random streams.
 
 Each option is one attrs field whose validator is also its definition for the command line:
-the ``layerkit check`` flags (``--rtol``, ``--step``...) are generated from these fields, their
+the `layerkit check` flags (`--rtol`, `--step`...) are generated from these fields, their
 validators parse and judge the flag's text, and a bad value is refused with the same rule
 (naming the real bound) whether it came from Python or from the command line.
 """
@@ -21,7 +21,7 @@ Mode = Literal["exact", "sampled", "fast"]
 MODES: tuple[str, ...] = ("exact", "sampled", "fast")
 
 Progress = Callable[[int, int], None]
-"""A progress callback: ``progress(done, total)``, see [`CheckOptions`][layerkit.CheckOptions]."""
+"""A progress callback: `progress(done, total)`, see [`CheckOptions`][layerkit.CheckOptions]."""
 
 
 def _refuse(attribute: attrs.Attribute[Any], rule: str, value: object) -> ConfigError:
@@ -30,7 +30,7 @@ def _refuse(attribute: attrs.Attribute[Any], rule: str, value: object) -> Config
 
 @attrs.frozen
 class Integer:
-    """Validator: an integer (numpy integers too, never a bool) of at least ``minimum``."""
+    """Validator: an integer (numpy integers too, never a bool) of at least `minimum`."""
 
     minimum: int
 
@@ -57,7 +57,7 @@ class Integer:
 
 @attrs.frozen
 class Number:
-    """Validator: a finite real number in ``[0, upper]``, or ``(0, upper]`` if ``positive``."""
+    """Validator: a finite real number in `[0, upper]`, or `(0, upper]` if `positive`."""
 
     upper: float = np.inf
     positive: bool = False
@@ -85,7 +85,7 @@ class Number:
 
 @attrs.frozen
 class OneOf:
-    """Validator: one of ``choices``."""
+    """Validator: one of `choices`."""
 
     choices: tuple[str, ...]
 
@@ -109,7 +109,7 @@ def _progress(instance: object, attribute: attrs.Attribute[Any], value: object) 
 
 
 def _option(default: Any, validator: Integer | Number | OneOf, help: str, metavar: str) -> Any:
-    """A check option: its default, its validator, and its ``--flag``'s help and metavar."""
+    """A check option: its default, its validator, and its `--flag`'s help and metavar."""
     return attrs.field(
         default=default, validator=validator, metadata={"help": help, "metavar": metavar}
     )
@@ -119,26 +119,29 @@ def _option(default: Any, validator: Integer | Number | OneOf, help: str, metava
 class CheckOptions:
     """Options shared by every check (validated at construction).
 
-    Every field but ``progress`` is also a flag of ``layerkit check`` (``--rtol``, ``--step``,
+    Every field but `progress` is also a flag of `layerkit check` (`--rtol`, `--step`,
     ...), generated from the field: same default, same rule, same error for a bad value.
 
     Attributes:
-        mode: ``exact`` (every entry), ``sampled`` (``samples`` seeded entries from every
-            tensor) or ``fast`` (``directions`` directions over all parameters, the first
+        mode: `exact` (every entry), `sampled` (`samples` seeded entries from every
+            tensor) or `fast` (`directions` directions over all parameters, the first
             balanced per tensor, the others seeded random, localised per tensor on failure).
-        samples: entries per tensor in sampled mode (and when fast mode localises a failure).
-        directions: directions over all parameters in fast mode.
-        seed: seeds every random choice (salted; the global RNG is never used).
-        rtol: with ``atol``, the tolerance ``atol + rtol * max(|g|, |n|)``, which the numeric
-            error bound times ``safety`` must fit in for a pass.
-        atol: the absolute part of the tolerance.
-        step: the first relative step (default ``eps**(1/3)``).
-        safety: the factor on the numeric error bound.
-        worst: how many worst entries each tensor reports.
-        progress: called as ``progress(done, total)`` while the check runs, a few dozen times
-            at most (after each block of entries, each direction probe, each layer): ``done``
-            of ``total`` units of work, ``done == total`` last. ``total`` may grow once (fast
+        samples: Entries per tensor in sampled mode (and when fast mode localises a failure).
+        directions: Directions over all parameters in fast mode.
+        seed: Seeds every random choice (salted; the global RNG is never used).
+        rtol: With `atol`, the tolerance `atol + rtol * max(|g|, |n|)`, which the numeric
+            error bound times `safety` must fit in for a pass.
+        atol: The absolute part of the tolerance.
+        step: The first relative step (default `eps**(1/3)`).
+        safety: The factor on the numeric error bound.
+        worst: How many worst entries each tensor reports.
+        progress: Called as `progress(done, total)` while the check runs, a few dozen times
+            at most (after each block of entries, each direction probe, each layer): `done`
+            of `total` units of work, `done == total` last. `total` may grow once (fast
             mode, when a failing direction is localised per tensor). Not part of equality.
+
+    Raises:
+        ConfigError: A value out of its range (the message names the option and the bound).
     """
 
     mode: str = _option(
@@ -178,7 +181,7 @@ class CheckOptions:
         return Tolerance(rtol=self.rtol, atol=self.atol, safety=self.safety, step=self.step)
 
     def report_progress(self, done: int, total: int) -> None:
-        """Call ``progress(done, total)`` if a callback was given."""
+        """Call `progress(done, total)` if a callback was given."""
         if self.progress is not None:
             self.progress(done, total)
 
@@ -199,11 +202,11 @@ class CheckKwargs(TypedDict, total=False):
 
 
 def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
-    """[`CheckOptions`][layerkit.CheckOptions] from a check's keyword options (``step=None``:
+    """[`CheckOptions`][layerkit.CheckOptions] from a check's keyword options (`step=None`:
     the default).
 
     Raises:
-        ConfigError: an unknown option (the message lists the known ones), or a value out of
+        ConfigError: An unknown option (the message lists the known ones), or a value out of
             its range (the message names the option and the real bound).
     """
     known = CheckKwargs.__annotations__
@@ -219,9 +222,9 @@ def make_options(**options: Unpack[CheckKwargs]) -> CheckOptions:
 
 SALT = 0x6C6B_6772_6164
 """Mixed into every seed the checker draws from (projections, directions, samples), so that
-``seed=0`` never reproduces data the user drew from ``default_rng(0)``."""
+`seed=0` never reproduces data the user drew from `default_rng(0)`."""
 
 
 def checker_rng(seed: int, stream: int = 0) -> np.random.Generator:
-    """The checker's own random ``stream`` for ``seed``, salted away from the user's."""
+    """The checker's own random `stream` for `seed`, salted away from the user's."""
     return np.random.default_rng([SALT, seed, stream])

@@ -45,10 +45,16 @@ def _number(value: float) -> float | str:
 class EntryResult:
     """One checked entry of a tensor.
 
-    **Fields:** ``index`` in the tensor's own shape; ``analytic`` and ``numeric`` slopes;
-    ``numeric_error`` the numeric slope's error bound (truncation plus noise); ``allowed`` the
-    largest ``|analytic - numeric|`` that passes there; ``verdict``; ``reason`` (see
-    :data:`REASONS`); ``step`` the last half-width used; ``noise`` the loss's measured noise.
+    Attributes:
+        index: Its index in the tensor's own shape.
+        analytic: The analytic slope.
+        numeric: The numeric slope.
+        numeric_error: The numeric slope's error bound (truncation plus noise).
+        allowed: The largest `|analytic - numeric|` that passes there.
+        verdict: `pass`, `fail` or `inconclusive`.
+        reason: Why it is not a plain pass or fail (a key of `REASONS`), or None.
+        step: The last half-width used (absolute).
+        noise: The loss's measured noise.
     """
 
     index: tuple[int, ...]
@@ -63,7 +69,7 @@ class EntryResult:
 
     @property
     def abs_error(self) -> float:
-        """``|analytic - numeric|``."""
+        """`|analytic - numeric|`."""
         return abs(self.analytic - self.numeric)
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,13 +90,21 @@ class EntryResult:
 
 @attrs.frozen
 class TensorResult:
-    """The verdict on one named tensor (a parameter, or ``x`` for an input gradient).
+    """The verdict on one named tensor (a parameter, or `x` for an input gradient).
 
-    **Fields:** ``name``; ``shape``; ``layer`` the model layer holding it (or None);
-    ``verdict``; ``checked`` entries checked (0 in fast mode when judged by directions only);
-    ``n_fail``, ``n_inconclusive`` and ``reasons`` (reason -> count); ``max_abs_error`` and
-    ``max_rel_error`` over checked entries; ``worst`` the entries that most exceed their
-    tolerance (the first is the worst); ``note`` how it was judged.
+    Attributes:
+        name: The tensor's name (`W1`, `b1`, ..., or `x`).
+        shape: Its shape.
+        verdict: `pass`, `fail` or `inconclusive`.
+        checked: Entries checked (0 in fast mode when judged by directions only).
+        n_fail: Entries that fail.
+        n_inconclusive: Entries that are inconclusive.
+        reasons: Reason -> number of entries that carry it.
+        max_abs_error: The largest `|analytic - numeric|` over checked entries.
+        max_rel_error: The largest relative error over checked entries.
+        worst: The entries that most exceed their tolerance, the worst first.
+        layer: The model layer holding it, or None.
+        note: How it was judged.
     """
 
     name: str
@@ -118,12 +132,14 @@ class TensorResult:
 
     @property
     def analytic(self) -> float:
-        """Analytic slope at :attr:`worst_index` (NaN if nothing was checked)."""
+        """Analytic slope at [`worst_index`][layerkit.TensorResult.worst_index] (NaN if
+        nothing was checked)."""
         return self.worst[0].analytic if self.worst else math.nan
 
     @property
     def numeric(self) -> float:
-        """Numeric slope at :attr:`worst_index` (NaN if nothing was checked)."""
+        """Numeric slope at [`worst_index`][layerkit.TensorResult.worst_index] (NaN if
+        nothing was checked)."""
         return self.worst[0].numeric if self.worst else math.nan
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,12 +168,24 @@ class TensorResult:
 class GradCheckReport:
     """The outcome of one gradient check.
 
-    **Fields:** ``verdict`` (``pass``/``fail``/``inconclusive``); ``tensors`` one
-    :class:`TensorResult` per named tensor; ``mode``; ``difference`` the seed notebook's formula
-    (3), ``||g - n|| / (||g|| + ||n||)`` over the checked entries; ``step`` the relative step;
-    ``rtol``/``atol``; ``evaluations`` of the loss; ``loss`` at the point; ``subject`` what was
-    checked; ``notes`` findings beyond single entries (nondeterminism, nonlinear backward...);
-    ``noise`` the loss's noise level and ``noise_source`` how it was obtained.
+    Iterate it for its tensors, or index it by name (`report["W1"]`).
+
+    Attributes:
+        verdict: `pass`, `fail` or `inconclusive`.
+        tensors: One [`TensorResult`][layerkit.TensorResult] per named tensor.
+        mode: `exact`, `sampled` or `fast`.
+        difference: The seed notebook's formula (3), `||g - n|| / (||g|| + ||n||)` over the
+            checked entries.
+        step: The first relative step.
+        rtol: The relative tolerance.
+        atol: The absolute tolerance.
+        evaluations: Loss evaluations.
+        loss: The loss at the point.
+        subject: What was checked.
+        notes: Findings beyond single entries (nondeterminism, nonlinear backward...).
+        layer_culprits: The layers failing in isolation, when a per-layer check ran.
+        noise: The loss's noise level.
+        noise_source: How the noise level was obtained.
     """
 
     verdict: Verdict
@@ -187,7 +215,7 @@ class GradCheckReport:
 
     @property
     def passed(self) -> bool:
-        """True only for a ``pass`` verdict."""
+        """True only for a `pass` verdict."""
         return self.verdict == "pass"
 
     @property
@@ -285,7 +313,13 @@ def format_report(report: GradCheckReport, *, worst_entries: int = 3) -> str:
 
 @attrs.frozen
 class LayerReport:
-    """One layer checked in isolation: its ``index`` in the model, ``label`` and ``report``."""
+    """One layer checked in isolation.
+
+    Attributes:
+        index: Its position in the model (0-based).
+        label: Its label in messages (e.g. `layer 2 (ReLU)`).
+        report: Its own check.
+    """
 
     index: int
     label: str
@@ -296,7 +330,10 @@ class LayerReport:
 class LayersReport:
     """Each layer of a model checked in isolation, at the activations it sees in the model.
 
-    **Fields:** ``verdict`` combined over layers; ``layers`` one :class:`LayerReport` each.
+    Attributes:
+        verdict: The verdicts of the layers combined: `fail` if any fails, else
+            `inconclusive` if any is, else `pass`.
+        layers: One [`LayerReport`][layerkit.gradcheck.report.LayerReport] per layer.
     """
 
     verdict: Verdict
