@@ -9,7 +9,7 @@ the same nets every time.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 import attrs
@@ -22,7 +22,6 @@ import layerkit as lk
 from layerkit._typing import Array, Float64Array
 from layerkit.gradcheck import GradCheckReport, check_function, check_model
 from layerkit.layers import Dropout, Layer, Linear, ReLU, Sigmoid, Tanh
-from layerkit.layers.base import run_layer
 from layerkit.layers.linear import InitScheme
 from layerkit.losses import BCELoss
 
@@ -143,18 +142,21 @@ class TestCorrectNetsNeverFail:
         assert_no_fail(report, net)
 
 
-class GradientBug(Layer):
-    """A wrapper around a real layer whose backward plants a bug in one parameter gradient.
+class GradientBug(Linear):
+    """A Linear whose backward plants a bug in one parameter gradient.
 
-    Forward, parameters and noise are the wrapped layer's. ``planted`` records, for the first
-    backward (the model check's analytic gradient), the largest change the bug made to an
-    entry; the record is shared with the copies the checker makes (``rebound``).
+    It keeps Linear's forward (so the checker's verified shortcuts apply, as to any Linear
+    subclass that keeps it). ``planted`` records, for the first backward (the model check's
+    analytic gradient), the largest change the bug made to an entry; the record is shared
+    with the copies the checker makes (``rebound``).
     """
 
+    __slots__ = ("entry", "kind", "record", "tensor", "value")
+
     def __init__(
-        self, inner: Layer, tensor: str, kind: BugKind, *, entry: int = 0, value: float = np.nan
+        self, inner: Linear, tensor: str, kind: BugKind, *, entry: int = 0, value: float = np.nan
     ) -> None:
-        self.inner = inner
+        self.W, self.b = inner.W, inner.b
         self.tensor = tensor
         self.kind = kind
         self.entry = entry
@@ -169,33 +171,8 @@ class GradientBug(Layer):
     def flipped(self) -> tuple[int, ...] | None:
         return cast("tuple[int, ...] | None", self.record["flipped"])
 
-    @property
-    def stochastic(self) -> bool:
-        return self.inner.stochastic
-
-    def set_params(self, arrays: Mapping[str, Array]) -> None:
-        self.inner = self.inner.rebound(arrays)
-
-    @property
-    def in_features(self) -> int | None:  # type: ignore[override]
-        return self.inner.in_features
-
-    @property
-    def out_features(self) -> int | None:  # type: ignore[override]
-        return self.inner.out_features
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    def params(self) -> dict[str, Array]:
-        return self.inner.params()
-
-    def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, Any]:
-        return run_layer(self.inner, x, noise)
-
     def backward(self, cache: Any, grad_out: Array) -> tuple[Array, dict[str, Array]]:
-        grad_x, grads = self.inner.backward(cache, grad_out)
+        grad_x, grads = super().backward(cache, grad_out)
         true = grads[self.tensor]
         bugged = self.plant(true, int(grad_out.shape[0]))
         if self.planted is None:
@@ -220,11 +197,6 @@ class GradientBug(Layer):
         bugged[index] = -bugged[index]
         return bugged
 
-    def sample_noise(self, x: Array, rng: np.random.Generator) -> Array | None:
-        return self.inner.sample_noise(x, rng)
-
-    def output_width(self, in_width: int) -> int:
-        return self.inner.output_width(in_width)
 
 
 def plant(
@@ -239,7 +211,9 @@ def plant(
         )
     name = names[choice % len(names)]
     ref = net.model.param_ref(name)
-    wrapper = GradientBug(net.model.layers[ref.index], ref.local, kind, entry=entry, value=value)
+    inner = net.model.layers[ref.index]
+    assert isinstance(inner, Linear)
+    wrapper = GradientBug(inner, ref.local, kind, entry=entry, value=value)
     layers = list(net.model.layers)
     layers[ref.index] = wrapper
     return lk.Sequential(layers, loss=BCELoss()), wrapper, name

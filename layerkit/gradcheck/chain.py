@@ -129,6 +129,7 @@ class ChainObjective(Objective):
         self._sides = [None if k is None else (k > 0).reshape(1, -1) for k in self._kinks]
         self._plans: dict[int, LayerPlan] = {}
         self._tails: dict[int, LinearTail | None] = {}
+        self._widths: dict[int, int] = {}
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
 
@@ -158,6 +159,21 @@ class ChainObjective(Objective):
             plan = plan_layer(self.layers[index], *args, self._kinks[index])
             self._plans[index] = plan
         return plan
+
+    def _dense_width(self, index: int) -> int:
+        """The widest stack row ``(k,)`` a parameter of layer ``index`` may need: the width of
+        each output it changes densely (a one-column change costs no width)."""
+        if index not in self._widths:
+            plans = [self._plan(i) for i in range(index, len(self.layers))]
+            columns = plans[0].perturbed is not None
+            width = 1
+            for plan, y in zip(plans, self._outputs[index:], strict=True):
+                if columns and (plan.columnwise or plan is plans[0]):
+                    continue
+                columns = False
+                width = max(width, y.shape[1])
+            self._widths[index] = width
+        return self._widths[index]
 
     def _stackable_from(self, start: int) -> bool:
         """True when every layer from ``start`` may run on stacked batches."""
@@ -319,9 +335,9 @@ class ChainObjective(Objective):
             result[ids], margins[ids] = self._row_losses(flat_indices[ids], offsets[ids])
         chosen = np.flatnonzero(stackable[tensors] & (layer_of >= 0))
         chosen = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
-        size = max(1, CHUNK_ELEMENTS // (m * widest))
-        for lo in range(0, chosen.shape[0], size):
-            ids = chosen[lo : lo + size]
+        cost = np.array([m * self._dense_width(int(i)) for i in layer_of[chosen]])
+        cuts = np.flatnonzero(np.diff(np.cumsum(cost) // CHUNK_ELEMENTS)) + 1
+        for ids in np.split(chosen, cuts) if chosen.shape[0] else []:
             result[ids], margins[ids] = self._chunk_losses(
                 tensors[ids], flat_indices[ids], offsets[ids]
             )
