@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerkit.gradcheck.chain import kink_margins
+from layerkit.gradcheck.kinks import kink_margins
 from layerkit.gradcheck.noise import Level, Spacing, ecnoise, measure
 from layerkit.layers import ReLU, Tanh
 

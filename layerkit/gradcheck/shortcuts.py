@@ -206,7 +206,9 @@ def _known_plan(layer: Layer, x: Array, y: Array, kinks: Array | None) -> LayerP
 
 
 TAIL_BUDGET = 1 << 22
-"""Largest table (float64 entries) a :class:`LinearTail` may hold or build per block."""
+"""Largest table (float64 entries) a :class:`LinearTail` may hold."""
+TAIL_BLOCK = 1 << 19
+"""Largest temporary (float64 entries) building a :class:`LinearTail` may take at once."""
 
 
 @attrs.frozen(eq=False)
@@ -249,10 +251,11 @@ def linear_tail(a: Linear, z: Float64Array, b: Linear, b_output: Float64Array) -
     weighted = mask[:, :, np.newaxis] * b.W.T[np.newaxis]  # (m, h, k)
     jacobian = np.asarray(np.tensordot(a.W, weighted, axes=([0], [1])), np.float64)  # (in, m, k)
     reach = np.empty((n_in, m))
-    block = max(1, TAIL_BUDGET // (h * n_in))
+    weights = np.abs(a.W)[np.newaxis]
+    block = max(1, TAIL_BLOCK // (h * n_in))
     with np.errstate(divide="ignore", invalid="ignore"):
         for lo in range(0, m, block):
-            ratio = np.abs(z[lo : lo + block, :, np.newaxis]) / np.abs(a.W)[np.newaxis]
+            ratio = np.abs(z[lo : lo + block, :, np.newaxis]) / weights
             ratio[np.isnan(ratio)] = np.inf  # 0 / 0: an entry that does not move
             reach[:, lo : lo + block] = ratio.min(axis=1).T
     tail = LinearTail(jacobian, reach, np.asarray(b_output, dtype=np.float64))

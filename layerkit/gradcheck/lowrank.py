@@ -1,0 +1,186 @@
+"""Low-rank propagation: the chain evaluator's stacked run of many perturbed entries.
+
+A moved entry of a Linear's `W` or `b` changes one column of its output. The change travels
+as a [`ColumnChange`][layerkit.gradcheck.shortcuts.ColumnChange] through elementwise layers,
+turns dense at the next Linear (an outer product), or jumps a whole Linear-ReLU-Linear
+([`LinearTail`][layerkit.gradcheck.shortcuts.LinearTail]) while it crosses no kink. Only what
+is dense runs layer by layer, all perturbations of a chunk stacked in one forward.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from layerkit._typing import Float64Array, IntArray
+from layerkit.gradcheck.kinks import side_margins
+from layerkit.gradcheck.objective import Losses
+from layerkit.gradcheck.shortcuts import ColumnChange, LinearTail, linear_tail
+from layerkit.layers.activations import ReLU
+from layerkit.layers.linear import Linear
+
+if TYPE_CHECKING:
+    from layerkit.gradcheck.chain import ChainObjective
+
+Stack = list[tuple[IntArray, Float64Array]]
+"""Dense perturbed outputs: ``(entries (r,), outputs (r * m, k))`` pairs."""
+Columns = list[tuple[IntArray, ColumnChange]]
+"""One-column perturbed outputs: ``(entries (r,), change)`` pairs."""
+
+
+class LowRank:
+    """Evaluates chunks of parameter entries of one [`ChainObjective`][] chain."""
+
+    def __init__(self, chain: ChainObjective) -> None:
+        self.chain = chain
+        self._tails: dict[int, LinearTail | None] = {}
+        self._widths: dict[int, int] = {}
+
+    def dense_width(self, index: int) -> int:
+        """The widest stack row ``(k,)`` a parameter of layer ``index`` may need: the width of
+        each output it changes densely (a one-column change costs no width)."""
+        if index not in self._widths:
+            plans = [self.chain.plan(i) for i in range(index, len(self.chain.layers))]
+            columns = plans[0].perturbed is not None
+            width = 1
+            for plan, y in zip(plans, self.chain.outputs[index:], strict=True):
+                if columns and (plan.columnwise or plan is plans[0]):
+                    continue
+                columns = False
+                width = max(width, y.shape[1])
+            self._widths[index] = width
+        return self._widths[index]
+
+    def chunk_losses(
+        self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
+    ) -> Losses:
+        """Losses for parameter entries sorted by (layer, tensor), each entry's perturbation
+        carried from its layer on as a one-column change while it stays one, then densely on
+        one stack with the others."""
+        m = self.chain.x.shape[0]
+        margins = np.full(tensors.shape[0], np.inf)
+        layer_of = self.chain.layer_of[tensors]
+        dense: list[tuple[IntArray, Float64Array]] = []
+        columns: list[tuple[IntArray, ColumnChange]] = []
+        with np.errstate(all="ignore"):
+            waiting: dict[int, list[tuple[IntArray, Float64Array]]] = {}
+            for index in range(int(layer_of[0]), len(self.chain.layers)):
+                dense, columns = self._advance(index, dense, columns, margins, waiting)
+                dense.extend(waiting.pop(index, []))
+                plan = self.chain.plan(index)
+                for tensor in np.unique(tensors[layer_of == index]):
+                    ids = np.flatnonzero(tensors == tensor)
+                    local = self.chain.refs[self.chain.names[tensor]].local
+                    args = (local, flat_indices[ids], offsets[ids])
+                    if plan.perturbed is not None:
+                        x_in, y = self.chain.inputs[index], self.chain.outputs[index]
+                        columns.append((ids, plan.perturbed(x_in, y, *args)))
+                    else:
+                        dense.append((ids, self.chain.perturbed_outputs(index, *args)))
+            result = np.empty(tensors.shape[0])
+            for ids, out in dense:
+                result[ids] = self.chain.head.values(out.reshape(ids.shape[0], m, -1))
+            for ids, change in columns:
+                result[ids] = self.chain.head.replaced_columns(
+                    self.chain.out, change.cols, change.new
+                )
+        return result, margins
+
+    def _advance(
+        self,
+        index: int,
+        dense: list[tuple[IntArray, Float64Array]],
+        columns: list[tuple[IntArray, ColumnChange]],
+        margins: Float64Array,
+        waiting: dict[int, list[tuple[IntArray, Float64Array]]],
+    ) -> tuple[list[tuple[IntArray, Float64Array]], list[tuple[IntArray, ColumnChange]]]:
+        """Carry perturbed inputs of layer ``index`` through it: dense stacks ``(r * m, k)``
+        stay dense; one-column changes stay so through an elementwise layer, else turn dense
+        (an outer product for a Linear), or jump a whole Linear-ReLU-Linear
+        (:class:`~layerkit.gradcheck.shortcuts.LinearTail`) into ``waiting`` at the layer
+        they reach, when they cross no kink. Lowers ``margins`` at kinks on the way."""
+        plan, base = self.chain.plan(index), self.chain.kinks[index]
+        carried: list[tuple[IntArray, Float64Array]] = []
+        if dense:
+            ids = np.concatenate([d[0] for d in dense]) if len(dense) > 1 else dense[0][0]
+            out = np.concatenate([d[1] for d in dense]) if len(dense) > 1 else dense[0][1]
+            margins[ids] = np.minimum(margins[ids], self.chain.margin(index, out, ids.shape[0]))
+            carried.append(
+                (
+                    ids,
+                    self.chain.forward_layer(
+                        index, out, self.chain.tiled_noise(index, ids.shape[0])
+                    ),
+                )
+            )
+        kept: list[tuple[IntArray, ColumnChange]] = []
+        x_in, y = self.chain.inputs[index], self.chain.outputs[index]
+        for ids, change in columns:
+            if plan.columnwise:
+                moved = plan.column_kinks(change.new)
+                if base is not None and moved is not None:
+                    reference = base[:, change.cols].T
+                    found = side_margins(reference, moved, self.chain.on_kink[index])
+                    margins[ids] = np.minimum(margins[ids], found)
+                kept.append((ids, ColumnChange(change.cols, plan.columns(change.new))))
+            elif plan.after_column is not None:
+                ids, change = self._jump(index, ids, change, margins, waiting)
+                if ids.shape[0]:
+                    dense_out = plan.after_column(x_in, y, change)
+                    carried.append((ids, dense_out.reshape(-1, y.shape[1])))
+            else:
+                n = ids.shape[0]
+                stacked = np.repeat(x_in[np.newaxis], n, axis=0)
+                stacked[np.arange(n), :, change.cols] = change.new
+                flat = stacked.reshape(n * x_in.shape[0], -1)
+                margins[ids] = np.minimum(margins[ids], self.chain.margin(index, flat, n))
+                carried.append(
+                    (ids, self.chain.forward_layer(index, flat, self.chain.tiled_noise(index, n)))
+                )
+        return carried, kept
+
+    def _jump(
+        self,
+        index: int,
+        ids: IntArray,
+        change: ColumnChange,
+        margins: Float64Array,
+        waiting: dict[int, list[tuple[IntArray, Float64Array]]],
+    ) -> tuple[IntArray, ColumnChange]:
+        """Send the changes of Linear ``index``'s input that cross no kink of the ReLU after it
+        through its :class:`~layerkit.gradcheck.shortcuts.LinearTail` to ``waiting``; return
+        the others (all of them when the layers have no tail)."""
+        tail = self._tail(index)
+        if tail is None:
+            return ids, change
+        moved = change.new - self.chain.inputs[index][:, change.cols].T
+        out, found = tail.outputs(change.cols, moved)
+        clear = found > 1
+        if np.any(clear):
+            margins[ids[clear]] = np.minimum(margins[ids[clear]], found[clear])
+            width = tail.output.shape[1]
+            waiting.setdefault(index + 2, []).append((ids[clear], out[clear].reshape(-1, width)))
+        rest = ~clear
+        return ids[rest], ColumnChange(change.cols[rest], change.new[rest])
+
+    def _tail(self, index: int) -> LinearTail | None:
+        """The verified tail of layers ``index..index + 2`` (Linear, ReLU, Linear), if any."""
+        if index not in self._tails:
+            tail = None
+            trio = self.chain.layers[index : index + 3]
+            plain = len(trio) == 3 and all(
+                self.chain.noise[i] is None for i in range(index, index + 3)
+            )
+            if (
+                plain
+                and isinstance(trio[0], Linear)
+                and type(trio[1]) is ReLU
+                and isinstance(trio[2], Linear)
+                and self.chain.plan(index).after_column is not None
+                and self.chain.plan(index + 2).forward is not None
+            ):
+                z, out = self.chain.outputs[index], self.chain.outputs[index + 2]
+                tail = linear_tail(trio[0], z, trio[2], out)
+            self._tails[index] = tail
+        return self._tails[index]
