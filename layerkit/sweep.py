@@ -18,7 +18,7 @@ import numpy as np
 
 from layerkit._typing import ArrayLike, Float64Array
 from layerkit.errors import ConfigError
-from layerkit.gradcheck.numeric import DEFAULT_STEP
+from layerkit.gradcheck.probes import DEFAULT_STEP
 from layerkit.sequential import Sequential
 
 __all__ = ["DEFAULT_STEP", "V_DEPTH", "SweepResult", "default_steps", "step_sweep"]

@@ -15,7 +15,7 @@ from layerkit import notebook as nb
 from layerkit._typing import Array, Float64Array
 from layerkit.errors import ConfigError, NondeterministicError, UserCodeError
 from layerkit.gradcheck import check_function, check_layer, check_layers, check_model
-from layerkit.gradcheck.numeric import DEFAULT_STEP
+from layerkit.gradcheck.probes import DEFAULT_STEP
 from layerkit.layers import Dropout, Linear, ReLU, Sigmoid, Tanh
 from layerkit.losses import BCELoss
 from layerkit.testing import ScaledGradLinear, assert_gradients_ok, inject_seed_bugs

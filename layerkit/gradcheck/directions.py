@@ -13,9 +13,10 @@ import numpy as np
 from layerkit._typing import Float64Array, IntArray
 from layerkit.errors import NonFiniteError
 from layerkit.gradcheck import noise as loss_noise
-from layerkit.gradcheck.numeric import Evaluate, Noise, ProbeResult, gradient_scale, probe
+from layerkit.gradcheck.numeric import probe
 from layerkit.gradcheck.objective import Objective
 from layerkit.gradcheck.options import CheckOptions
+from layerkit.gradcheck.probes import Evaluate, Noise, ProbeResult, gradient_scale
 
 
 def nan_where_nonfinite(losses: Evaluate) -> Evaluate:

@@ -11,17 +11,10 @@ import numpy as np
 from layerkit._typing import Float64Array, IntArray
 from layerkit.errors import ConfigError
 from layerkit.gradcheck.directions import check_noise, directions_probe, nan_where_nonfinite
-from layerkit.gradcheck.numeric import (
-    REASONS,
-    Evaluate,
-    Noise,
-    ProbeResult,
-    Status,
-    gradient_scale,
-    probe,
-)
+from layerkit.gradcheck.numeric import probe
 from layerkit.gradcheck.objective import Objective
 from layerkit.gradcheck.options import CheckOptions, checker_rng
+from layerkit.gradcheck.probes import REASONS, Evaluate, Noise, ProbeResult, Status, gradient_scale
 from layerkit.gradcheck.report import (
     EntryResult,
     GradCheckReport,

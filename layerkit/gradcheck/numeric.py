@@ -36,24 +36,19 @@ A probe never passes unless its numbers are finite, resolved and on one side of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from enum import IntEnum
-
-import attrs
 import numpy as np
 
-from layerkit._typing import Float64Array, Int8Array, IntArray
-
-EPS64 = float(np.finfo(np.float64).eps)
-DEFAULT_STEP = EPS64 ** (1.0 / 3.0)
-"""Relative step `eps^(1/3)` (about 6.06e-6): balances truncation and round-off for a
-central difference."""
-
-GRAD_ROUNDOFF = 64.0
-"""The analytic gradient's round-off allowance: `GRAD_ROUNDOFF * eps_g * scale`, with
-`eps_g` the gradient's machine epsilon and `scale` its tensor's largest slope. For a
-float32 backward that is about 7.6e-6 of the tensor's gradient scale: float32 sums over a
-batch of a few thousand rows stay inside it, even for entries whose terms cancel."""
+from layerkit._typing import Float64Array, IntArray
+from layerkit.gradcheck.confirm import confirm_failure
+from layerkit.gradcheck.probes import (
+    EPS64,
+    Evaluate,
+    Noise,
+    ProbeResult,
+    Status,
+    Tolerance,
+)
+from layerkit.gradcheck.stencil import Prober, measure_stencil, stencil_offsets
 
 ROUGHNESS = 16.0
 """A stencil is smooth when its fourth difference is at most this many noise levels."""
@@ -67,31 +62,11 @@ MAX_ROUNDS = 6
 LARGE_STEP = 1e-2
 """The largest relative first step the noise may ask for."""
 
-SECANT_STEPS = (1e-2, 1e-1, 1.0)
-"""Relative steps of the secants that confirm a failure at large scales."""
-
-STABLE_RATIO = 4.0
-"""A suspected failure is re-measured at this many times its step: a bug's numeric slope is
-the same there, a quantized loss's is not."""
-
-FIRST_DRIFT = 0.03
-"""The first secant's drift counts as a jump above this fraction of the stencil's error bound
-grown to its step. Measured: on 150 random nets with a 1e-6 relative bug, real drifts stayed
-below 0.0065 of it; a naive BCE's quantized terms mostly land far above."""
-
-DRIFT_GROWTH = (10.0, 1000.0)
-"""From one secant to the next (10x the step), a smooth loss's drift grows about 100x; growth
-outside this range means jumps (a quantized term), not truncation."""
-
 MAX_STEP = 1e2
 """Largest relative half-width a noise-dominated probe may grow to."""
 
 MIN_STEP = 1e-13
 """Smallest relative half-width a probe may shrink to before it is given up."""
-
-SCALE_RATIO = 0.5
-"""Analytic this much closer to the large-step secant than the small-step estimate turns a
-failure into `noisy`."""
 
 CURVATURE_DROP = 4.0
 """Roughness falling by more than this when the step shrinks 16x (curvature: it falls about
@@ -99,173 +74,6 @@ CURVATURE_DROP = 4.0
 
 NOISE_RATIO = 4.0
 """Roughness growing by more than this when the step shrinks 16x means noise, not a kink."""
-
-Evaluate = Callable[[IntArray, Float64Array], tuple[Float64Array, Float64Array]]
-"""`evaluate(probe_ids, offsets) -> (losses, margins)`: the loss with probe `probe_ids[k]`
-moved by `offsets[k]`, for each `k`, and how far that move stayed from every reported kink
-(`margins[k] > 1`: on the same side of each; `0`: an input sat on a kink; `inf`: no kink
-reported)."""
-
-
-class Status(IntEnum):
-    """Verdict of one probe."""
-
-    PASS = 0
-    FAIL = 1
-    KINK = 2
-    NOISY = 3
-    NONFINITE = 4
-    UNRESOLVED = 5
-
-
-REASONS: dict[Status, str] = {
-    Status.KINK: "kink",
-    Status.NOISY: "noisy",
-    Status.NONFINITE: "non-finite",
-    Status.UNRESOLVED: "unresolved",
-}
-
-
-@attrs.frozen(eq=False)
-class Tolerance:
-    """How close analytic and numeric slopes must be: `atol + rtol * max(|g|, |n|)`, plus
-    `safety` times the numeric error bound; `step` the first relative half-width."""
-
-    rtol: float = 1e-7
-    atol: float = 0.0
-    safety: float = 3.0
-    step: float = DEFAULT_STEP
-
-
-@attrs.frozen(eq=False)
-class Noise:
-    """The loss's measured noise: `sigma` at the point, `relative` to `|f0|` (used for
-    evaluations where `|f|` is larger), and how it was obtained (`source`)."""
-
-    sigma: float
-    relative: float = 0.0
-    source: str = "measured"
-
-    def at(self, values: Float64Array) -> Float64Array:
-        """Noise level over the evaluated `values` `(p, n)` -> `(n,)`."""
-        biggest = np.max(np.abs(np.nan_to_num(values, posinf=0.0, neginf=0.0)), axis=0)
-        return np.asarray(np.maximum(self.sigma, self.relative * biggest), dtype=np.float64)
-
-
-@attrs.frozen(eq=False)
-class ProbeResult:
-    """Per-probe outcome, arrays of shape `(n,)`.
-
-    Attributes:
-        numeric: The best numeric slope `(n,)`.
-        error: Its error bound `(n,)`.
-        allowed: The largest `|analytic - numeric|` that passes `(n,)`.
-        step: The last half-width used, absolute `(n,)`.
-        status: A `Status` per probe `(n,)`.
-        noise: The loss noise used.
-    """
-
-    numeric: Float64Array
-    error: Float64Array
-    allowed: Float64Array
-    step: Float64Array
-    status: Int8Array
-    noise: float
-
-    def subset(self, lo: int, hi: int) -> ProbeResult:
-        """Probes `lo:hi`."""
-        return ProbeResult(
-            numeric=self.numeric[lo:hi],
-            error=self.error[lo:hi],
-            allowed=self.allowed[lo:hi],
-            step=self.step[lo:hi],
-            status=self.status[lo:hi],
-            noise=self.noise,
-        )
-
-
-def _offsets(base: Float64Array, h: Float64Array) -> Float64Array:
-    """`(base + h) - base`: the step actually taken after rounding `base + h`."""
-    return np.asarray((base + h) - base, dtype=np.float64)
-
-
-class _Prober:
-    """The state of one `probe` run: the probes' data and the best result so far."""
-
-    def __init__(
-        self,
-        evaluate: Evaluate,
-        analytic: Float64Array,
-        base: Float64Array,
-        scale: Float64Array,
-        gradient_scale: Float64Array,
-        f0: float,
-        tolerance: Tolerance,
-        noise: Noise,
-        grad_eps: float,
-    ) -> None:
-        n = analytic.shape[0]
-        self.evaluate = evaluate
-        self.g = analytic.astype(np.float64)
-        self.bad_g = ~np.isfinite(self.g)
-        self.abs_g = np.where(self.bad_g, 0.0, np.abs(self.g))
-        self.base = base
-        self.scale = scale
-        self.f0 = f0
-        self.tolerance = tolerance
-        self.noise = noise
-        self.rtol = tolerance.rtol
-        floor = np.where(np.isfinite(gradient_scale), gradient_scale, 0.0)
-        self.grad_round = GRAD_ROUNDOFF * grad_eps * floor
-        self.floor = tolerance.rtol * floor
-        self.numeric = np.full(n, np.nan)
-        self.error = np.full(n, np.nan)
-        self.allowed = np.full(n, np.nan)
-        self.step = np.full(n, np.nan)
-        self.status = np.full(n, Status.NONFINITE, dtype=np.int8)
-        self.kink_limited = np.zeros(n, dtype=bool)
-
-    def tol(self, ids: IntArray, estimate: Float64Array) -> Float64Array:
-        """`atol + rtol * max(|g|, |n|) + gradient round-off` for probes `ids`."""
-        size = np.maximum(self.abs_g[ids], np.abs(estimate))
-        return np.asarray(self.tolerance.atol + self.rtol * size + self.grad_round[ids])
-
-    def needed(self, ids: IntArray, estimate: Float64Array) -> Float64Array:
-        """The largest `safety * E` that resolves probes `ids`: `max(tol, rtol*scale)`."""
-        return np.maximum(self.tol(ids, estimate), self.floor[ids])
-
-    def run(self, ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        """Evaluate `(ids, offsets)`; losses and kink margins."""
-        losses, margins = self.evaluate(ids, offsets)
-        return np.asarray(losses, dtype=np.float64), np.asarray(margins, dtype=np.float64)
-
-    def record(
-        self,
-        ids: IntArray,
-        numeric: Float64Array,
-        error: Float64Array,
-        allowed: Float64Array,
-        w: Float64Array,
-    ) -> None:
-        self.numeric[ids], self.error[ids], self.allowed[ids], self.step[ids] = (
-            numeric,
-            error,
-            allowed,
-            w,
-        )
-
-    def result(self) -> ProbeResult:
-        # A probe whose step a reported kink had to cut, and that then could not be resolved,
-        # is inconclusive because of that kink.
-        self.status[(self.status == Status.UNRESOLVED) & self.kink_limited] = Status.KINK
-        return ProbeResult(
-            self.numeric,
-            self.error,
-            self.allowed,
-            self.step,
-            self.status,
-            self.noise.sigma,
-        )
 
 
 def first_steps(
@@ -323,7 +131,7 @@ def probe(
     n = analytic.shape[0]
     if gradient_scale is None:
         gradient_scale = np.abs(np.nan_to_num(analytic, nan=0.0, posinf=0.0, neginf=0.0))
-    state = _Prober(evaluate, analytic, base, scale, gradient_scale, f0, tolerance, noise, grad_eps)
+    state = Prober(evaluate, analytic, base, scale, gradient_scale, f0, tolerance, noise, grad_eps)
     if n == 0 or not np.isfinite(f0):
         return state.result()
     h = (
@@ -334,7 +142,7 @@ def probe(
 
     # Round 1: central difference at w.
     ids = np.arange(n)
-    plus, minus = _offsets(base, h), _offsets(base, -h)
+    plus, minus = stencil_offsets(base, h), stencil_offsets(base, -h)
     values, margins = state.run(np.tile(ids, 2), np.concatenate([plus, minus]))
     fp, fm = np.split(values, 2)
     w = (plus - minus) / 2
@@ -367,7 +175,7 @@ def probe(
 
 
 def _adapt(
-    state: _Prober,
+    state: Prober,
     ids: IntArray,
     h: Float64Array,
     known: tuple[Float64Array, Float64Array, Float64Array] | None,
@@ -378,7 +186,7 @@ def _adapt(
     g = state.g
     rough_before = np.full(ids.size, np.nan)  # |d4| / w at the previous rough round
     for round_number in range(2, MAX_ROUNDS + 2):
-        st = _richardson(state, ids, h, known)
+        st = measure_stencil(state, ids, h, known)
         known = None
         p1, m1, p2, m2 = st.offsets
         fp1, fm1, fp2, fm2 = st.values
@@ -473,71 +281,11 @@ def _adapt(
             decided[:] = True
         failing = ids[decided & (status[ids] == Status.FAIL) & ~bad_g]
         if failing.size:
-            _confirm_failure(state, failing)
+            confirm_failure(state, failing)
         keep = ~decided
         ids, h, rough_before = ids[keep], new_h[keep], rough_before[keep]
         if ids.size == 0:
             return
-
-
-@attrs.frozen(eq=False)
-class _Stencil:
-    """A Richardson stencil at `+-w, +-2w` for some probes: `offsets` and `values`
-    `(4, n)` (order `+w, -w, +2w, -2w`), kink `margins` `(4, n)`, the extrapolated
-    `estimate` and its `error` bound: `truncation` (its distance from the central
-    difference at `w`) plus `noise_error` (from `sigma`)."""
-
-    offsets: Float64Array
-    values: Float64Array
-    margins: Float64Array
-    w: Float64Array
-    estimate: Float64Array
-    error: Float64Array
-    truncation: Float64Array
-    noise_error: Float64Array
-    sigma: Float64Array
-
-
-def _richardson(
-    state: _Prober,
-    ids: IntArray,
-    h: Float64Array,
-    known: tuple[Float64Array, Float64Array, Float64Array] | None = None,
-) -> _Stencil:
-    """Evaluate the stencil at half-width `h` for probes `ids` (`known`: the values and
-    margins at `+-h` already taken)."""
-    base = state.base[ids]
-    offsets = np.stack(
-        [_offsets(base, h), _offsets(base, -h), _offsets(base, 2 * h), _offsets(base, -2 * h)]
-    )
-    if known is not None:
-        fp1, fm1, first_margins = known
-        vals, margins = state.run(np.tile(ids, 2), np.concatenate(offsets[2:]))
-        values = np.concatenate([np.stack([fp1, fm1]), vals.reshape(2, -1)])
-        margins = np.concatenate([first_margins, margins.reshape(2, -1)])
-    else:
-        vals, margins = state.run(np.tile(ids, 4), np.concatenate(offsets))
-        values, margins = vals.reshape(4, -1), margins.reshape(4, -1)
-    w1 = (offsets[0] - offsets[1]) / 2
-    w2 = (offsets[2] - offsets[3]) / 2
-    d1 = (values[0] - values[1]) / (2 * w1)
-    d2 = (values[2] - values[3]) / (2 * w2)
-    # Richardson for D(w) = f' + c w^2 + O(w^4), with the exact half-widths taken.
-    estimate = (w2**2 * d1 - w1**2 * d2) / (w2**2 - w1**2)
-    sigma = state.noise.at(values)
-    noise_error = 1.5 * sigma / w1
-    truncation = np.abs(estimate - d1)
-    return _Stencil(
-        offsets=offsets,
-        values=values,
-        margins=margins,
-        w=w1,
-        estimate=estimate,
-        error=truncation + noise_error,
-        truncation=truncation,
-        noise_error=noise_error,
-        sigma=sigma,
-    )
 
 
 def _better_step(
@@ -558,61 +306,3 @@ def _better_step(
         best_error = truncation * s**2 + noise_error / s
     moves = (best_error <= budget) & (np.abs(s - 1.0) > 1e-2)
     return np.where(moves, h * s, h)
-
-
-def _confirm_failure(state: _Prober, ids: IntArray) -> None:
-    """A suspected failure must be stable: the same numeric slope at a 4x wider stencil
-    (within both error bounds), and no large-step secant revealing a quantized term."""
-    st = _richardson(state, ids, STABLE_RATIO * state.step[ids])
-    stable = np.abs(st.estimate - state.numeric[ids]) <= state.tolerance.safety * (
-        st.error + state.error[ids]
-    )
-    finite = np.all(np.isfinite(st.values), axis=0)
-    state.status[ids[finite & ~stable]] = Status.NOISY
-    _confirm_at_large_step(state, ids[~finite | stable])
-
-
-def _confirm_at_large_step(state: _Prober, ids: IntArray) -> None:
-    """A failing probe's numeric slope must hold at much larger steps too. A loss with a
-    quantized term (naive BCE on a saturated sigmoid: `log(1 - p)` where `1 - p` is a few
-    ulps) is flat in that term at small steps and gives a smooth, stable, wrong slope there;
-    a secant at `1e-2`, `1e-1` or `1` times the scale sees the term again and lands near
-    the analytic slope: the loss is too imprecise here (noisy), not the backward wrong.
-
-    A smooth loss's secant also drifts at large steps, by truncation, and may land near a
-    wrong analytic slope by chance; but its drift from the small-step slope grows like the
-    step squared (100x per 10x step). A secant counts only when its drift broke that law: a
-    quantized term gives jumps (flat, then far) or erratic secants that do not grow. The first
-    secant is held to the law from the stencil itself: it may drift at most the stencil's
-    error bound (truncation plus noise, an over-estimate of the truncation) grown by the
-    squared ratio of the steps, times `FIRST_DRIFT`."""
-    drift_before = np.full(ids.size, np.nan)
-    for relative in SECANT_STEPS:
-        if ids.size == 0:
-            return
-        base = state.base[ids]
-        far = relative * state.scale[ids]
-        plus, minus = _offsets(base, far), _offsets(base, -far)
-        values, _ = state.run(np.tile(ids, 2), np.concatenate([plus, minus]))
-        fp, fm = np.split(values, 2)
-        secant = (fp - fm) / (plus - minus)
-        g, n = state.g[ids], state.numeric[ids]
-        drift = np.abs(secant - n) / np.abs(g - n)
-        nearer = np.abs(g - secant) < SCALE_RATIO * np.abs(n - secant)
-        if np.all(np.isnan(drift_before)):  # the first secant: the stencil's own law
-            grown = state.error[ids] * (far / state.step[ids]) ** 2 / np.abs(g - n)
-            smooth_drift = drift <= FIRST_DRIFT * grown
-        else:
-            smooth_drift = (drift >= DRIFT_GROWTH[0] * drift_before) & (
-                drift <= DRIFT_GROWTH[1] * drift_before
-            )
-        imprecise = np.isfinite(secant) & nearer & ~smooth_drift
-        state.status[ids[imprecise]] = Status.NOISY
-        keep = ~imprecise
-        ids, drift_before = ids[keep], np.where(np.isfinite(drift), drift, np.inf)[keep]
-
-
-def gradient_scale(analytic: Float64Array) -> float:
-    """A tensor's gradient scale: its largest finite analytic slope in magnitude (0 if none)."""
-    finite = np.abs(analytic[np.isfinite(analytic)])
-    return float(np.max(finite, initial=0.0))

@@ -24,7 +24,7 @@ from layerkit.errors import (
     UserCodeError,
     describe_array,
 )
-from layerkit.gradcheck.numeric import EPS64
+from layerkit.gradcheck.probes import EPS64
 from layerkit.params import ParamSpec
 
 Losses = tuple[Float64Array, Float64Array]

@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 
 from layerkit.errors import ConfigError
-from layerkit.gradcheck.numeric import DEFAULT_STEP, Tolerance
+from layerkit.gradcheck.probes import DEFAULT_STEP, Tolerance
 
 Mode = Literal["exact", "sampled", "fast"]
 MODES: tuple[str, ...] = ("exact", "sampled", "fast")
