@@ -14,123 +14,19 @@ from layerkit.gradcheck.directions import check_noise, directions_probe, nan_whe
 from layerkit.gradcheck.numeric import probe
 from layerkit.gradcheck.objective import Objective
 from layerkit.gradcheck.options import CheckOptions, checker_rng
-from layerkit.gradcheck.probes import REASONS, Evaluate, Noise, ProbeResult, Status, gradient_scale
+from layerkit.gradcheck.probes import Evaluate, Noise, ProbeResult, Status, gradient_scale
 from layerkit.gradcheck.report import (
-    EntryResult,
     GradCheckReport,
     TensorResult,
-    Verdict,
     combine,
 )
-
-_VERDICT: dict[int, Verdict] = {
-    Status.PASS: "pass",
-    Status.FAIL: "fail",
-    Status.KINK: "inconclusive",
-    Status.NOISY: "inconclusive",
-    Status.NONFINITE: "inconclusive",
-    Status.UNRESOLVED: "inconclusive",
-}
-
-
-@attrs.frozen(eq=False)
-class _Checked:
-    """Probe results of some entries of one tensor (for the report and ``difference``)."""
-
-    result: TensorResult
-    analytic: Float64Array
-    numeric: Float64Array
-
-
-_PASS, _FAIL, _KINK = int(Status.PASS), int(Status.FAIL), int(Status.KINK)
-_REASON_OF: dict[int, str] = {int(status): reason for status, reason in REASONS.items()}
-"""Reasons by plain status code (enum lookups are slow in per-entry loops)."""
-
-
-BAD_BACKWARD = "backward returned NaN/Inf where the loss is smooth"
-"""The reason of a failure whose analytic slope is NaN/Inf while the numeric one is resolved."""
-
-
-def _entry_reason(status: int, analytic: float, numeric: float) -> str | None:
-    """Why an entry is not a pass: kink/noisy/non-finite/unresolved; for a failure, a NaN/Inf
-    analytic slope, or a numeric slope of exactly 0 (the loss did not move at any step)."""
-    if status == _FAIL and not np.isfinite(analytic):
-        return BAD_BACKWARD
-    if status == _FAIL and numeric == 0.0:
-        return "loss ignores entry"
-    return _REASON_OF.get(status)
-
-
-def _entry_indices(indices: IntArray, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Flat ``indices`` as index tuples of ``shape`` (``()`` for a 0-d tensor)."""
-    if not shape:
-        return [() for _ in range(indices.shape[0])]
-    coords = np.unravel_index(indices, shape)
-    return [tuple(int(c[j]) for c in coords) for j in range(indices.shape[0])]
-
-
-def _tensor_result(
-    name: str,
-    shape: tuple[int, ...],
-    indices: IntArray,
-    analytic: Float64Array,
-    probed: ProbeResult,
-    *,
-    layer: str | None,
-    worst: int,
-    note: str,
-) -> _Checked:
-    abs_error = np.abs(analytic - probed.numeric)
-    denominator = np.maximum(np.abs(analytic), np.abs(probed.numeric))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel_error = np.where(denominator > 0, abs_error / denominator, 0.0)
-        excess = np.where(probed.allowed > 0, abs_error / probed.allowed, np.inf * abs_error)
-    excess = np.where(np.isnan(excess), np.inf, excess)
-    # Worst first: failing, then inconclusive, then passing entries; within, by excess.
-    status = probed.status
-    rank = np.where(status == _FAIL, 2.0, np.where(status != _PASS, 1.0, 0.0))
-    order = np.lexsort((-excess, -rank))[:worst]
-    entries = tuple(
-        EntryResult(
-            index=index,
-            analytic=float(analytic[k]),
-            numeric=float(probed.numeric[k]),
-            numeric_error=float(probed.error[k]),
-            allowed=float(probed.allowed[k]),
-            verdict=_VERDICT[int(status[k])],
-            reason=_entry_reason(int(status[k]), float(analytic[k]), float(probed.numeric[k])),
-            step=float(probed.step[k]),
-            noise=probed.noise,
-        )
-        for k, index in zip(order, _entry_indices(indices[order], shape), strict=True)
-    )
-    counts = np.bincount(status.astype(np.intp), minlength=len(Status))
-    n_fail = int(counts[_FAIL])
-    n_inconclusive = int(counts[_KINK:].sum())
-    reasons = {reason: int(counts[code]) for code, reason in _REASON_OF.items() if counts[code]}
-    verdict: Verdict = "fail" if n_fail else ("inconclusive" if n_inconclusive else "pass")
-    if indices.shape[0] == 0:  # nothing was measured: no claim either way
-        verdict, reasons = "inconclusive", {EMPTY: 1}
-    result = TensorResult(
-        name=name,
-        shape=shape,
-        verdict=verdict,
-        checked=int(indices.shape[0]),
-        n_fail=n_fail,
-        n_inconclusive=n_inconclusive,
-        reasons=reasons,
-        max_abs_error=float(np.max(abs_error)) if abs_error.size else 0.0,
-        max_rel_error=float(np.max(rel_error)) if rel_error.size else 0.0,
-        worst=entries,
-        layer=layer,
-        note=note,
-    )
-    return _Checked(result, analytic, probed.numeric)
-
-
-EMPTY = "no entries"
-"""The reason of a tensor with 0 entries checked: an empty check is not a pass."""
-
+from layerkit.gradcheck.results import (
+    Checked,
+    joint_result,
+    relative_difference,
+    tensor_result,
+    unresolved_note,
+)
 
 PROGRESS_BLOCKS = 25
 """With a progress callback, the entries are probed in about this many blocks (one call each)."""
@@ -159,7 +55,7 @@ def _check_entries(
     layer: str | None,
     note: str,
     tick: Tick,
-) -> _Checked:
+) -> Checked:
     values = objective.values[name]
     base = values.reshape(-1)[indices]
     slopes = analytic.reshape(-1)[indices]
@@ -170,7 +66,7 @@ def _check_entries(
 
     gscale = np.full(slopes.shape[0], gradient_scale(analytic))
     probed = _probe_blocks(objective, evaluate, slopes, base, gscale, f0, noise, options, tick)
-    return _tensor_result(
+    return tensor_result(
         name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
     )
 
@@ -249,7 +145,7 @@ def _check_all_entries(
     options: CheckOptions,
     layers: Mapping[str, str],
     tick: Tick,
-) -> list[_Checked]:
+) -> list[Checked]:
     """Probe the ``(name, indices, note)`` entries of every tensor together, in one probe.
 
     Each probe is judged on its own, so the verdicts are those of one probe per tensor; one
@@ -278,7 +174,7 @@ def _check_all_entries(
     for name, indices, note in chosen:
         hi = lo + indices.shape[0]
         checked.append(
-            _tensor_result(
+            tensor_result(
                 name,
                 objective.values[name].shape,
                 indices,
@@ -297,69 +193,6 @@ def _sample(size: int, count: int, rng: np.random.Generator) -> IntArray:
     if size <= count:
         return np.arange(size)
     return np.sort(rng.choice(size, size=count, replace=False)).astype(np.intp)
-
-
-def _difference(checked: list[_Checked]) -> float:
-    if not checked:
-        return 0.0
-    analytic = np.concatenate([c.analytic for c in checked])
-    numeric = np.concatenate([c.numeric for c in checked])
-    denominator = float(np.linalg.norm(analytic) + np.linalg.norm(numeric))
-    numerator = float(np.linalg.norm(analytic - numeric))
-    if denominator == 0.0:
-        return 0.0 if numerator == 0.0 else float("nan")
-    return numerator / denominator
-
-
-def _joint_result(
-    name: str, shape: tuple[int, ...], probed: ProbeResult, layer: str | None, note: str
-) -> TensorResult:
-    """A tensor judged only through directions: no entries, the directions' verdict."""
-    statuses = [int(s) for s in probed.status]
-    verdicts: list[Verdict] = [_VERDICT[s] for s in statuses]
-    reasons: dict[str, int] = {}
-    for s in statuses:
-        if Status(s) in REASONS:
-            reasons[REASONS[Status(s)]] = reasons.get(REASONS[Status(s)], 0) + 1
-    return TensorResult(
-        name=name,
-        shape=shape,
-        verdict=combine(verdicts),
-        checked=0,
-        n_fail=0,
-        n_inconclusive=0,
-        reasons=reasons,
-        max_abs_error=float("nan"),
-        max_rel_error=float("nan"),
-        worst=(),
-        layer=layer,
-        note=note,
-    )
-
-
-def _unresolved_note(checked: list[_Checked], noise: Noise, options: CheckOptions) -> str | None:
-    """What the numbers were, and what to do, when some entries could not be resolved."""
-    count = sum(c.result.reasons.get("unresolved", 0) for c in checked)
-    if not count:
-        return None
-    reached = [
-        options.safety * e.numeric_error / max(abs(e.analytic), abs(e.numeric), 1e-300)
-        for c in checked
-        for e in c.result.worst
-        if e.reason == "unresolved"
-    ]
-    best = (
-        f"; the best error bound reached among the reported entries is {min(reached):.1e} of "
-        "the gradient"
-        if reached
-        else ""
-    )
-    return (
-        f"{count} entr{'y' if count == 1 else 'ies'} unresolved: the loss's noise "
-        f"({noise.sigma:.2e}, {noise.source}) is too large for the gradient there at any step "
-        f"(rtol {options.rtol:g}{best}). Return the loss in float64, drop constant offsets "
-        "from it, scale or centre the inputs, or pass a larger rtol/atol."
-    )
 
 
 def run_check(
@@ -384,13 +217,13 @@ def run_check(
         done += count
         options.report_progress(done, total)
 
-    def check_entries(name: str, indices: IntArray, note: str, counted: Tick = tick) -> _Checked:
+    def check_entries(name: str, indices: IntArray, note: str, counted: Tick = tick) -> Checked:
         return _check_entries(
             objective, name, indices, analytic[name], f0, noise, options, layers.get(name), note,
             counted,
         )  # fmt: skip
 
-    checked: list[_Checked] = []
+    checked: list[Checked] = []
     results: list[TensorResult] = []
     notes: list[str] = []
     if options.mode in ("exact", "sampled"):
@@ -422,7 +255,7 @@ def run_check(
         if not np.any(joint.status == Status.FAIL):
             note = f"judged jointly by {k} direction(s)"
             results = [
-                _joint_result(n, objective.values[n].shape, joint, layers.get(n), note)
+                joint_result(n, objective.values[n].shape, joint, layers.get(n), note)
                 for n in objective.names
             ]
             tick(1)
@@ -448,7 +281,7 @@ def run_check(
                 else:
                     note = f"judged by {k} direction(s) within this tensor"
                     results.append(
-                        _joint_result(
+                        joint_result(
                             name, objective.values[name].shape, alone, layers.get(name), note
                         )
                     )
@@ -457,10 +290,10 @@ def run_check(
     if options.mode == "fast" and not checked:
         difference = 0.0 if verdict == "pass" else float("nan")
     else:
-        difference = _difference(checked)
+        difference = relative_difference(checked)
     if not np.isfinite(f0):
         notes.append(f"the loss itself is {f0!r} at the point")
-    unresolved = _unresolved_note(checked, noise, options)
+    unresolved = unresolved_note(checked, noise, options)
     if unresolved is not None:
         notes.append(unresolved)
     return GradCheckReport(
