@@ -179,7 +179,7 @@ class ChainObjective(Objective):
         for index in range(start, len(self.layers)):
             if margins and self.kinks[index] is not None:
                 margin = min(margin, float(self.margin(index, out, 1)[0]))
-            out, _ = run_layer(self.layers[index], out, self.noise[index])
+            out = self.forward_layer(index, out, self.noise[index])
         self.evaluations += 1
         return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0]), margin
 

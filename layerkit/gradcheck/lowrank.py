@@ -79,9 +79,11 @@ class LowRank:
                     else:
                         dense.append((ids, self.chain.perturbed_outputs(index, *args)))
             result = np.empty(tensors.shape[0])
-            for ids, out in dense:
+            if dense:
+                ids = np.concatenate([d[0] for d in dense])
+                out = np.concatenate([d[1] for d in dense])
                 result[ids] = self.chain.head.values(out.reshape(ids.shape[0], m, -1))
-            for ids, change in columns:
+            for ids, change in _merged(columns):
                 result[ids] = self.chain.head.replaced_columns(
                     self.chain.out, change.cols, change.new
                 )
@@ -116,7 +118,7 @@ class LowRank:
             )
         kept: list[tuple[IntArray, ColumnChange]] = []
         x_in, y = self.chain.inputs[index], self.chain.outputs[index]
-        for ids, change in columns:
+        for ids, change in _merged(columns):
             if plan.columnwise:
                 moved = plan.column_kinks(change.new)
                 if base is not None and moved is not None:
@@ -184,3 +186,13 @@ class LowRank:
                 tail = linear_tail(trio[0], z, trio[2], out)
             self._tails[index] = tail
         return self._tails[index]
+
+
+def _merged(columns: Columns) -> Columns:
+    """Column changes of several tensors as one (fewer, larger operations)."""
+    if len(columns) < 2:
+        return columns
+    ids = np.concatenate([c[0] for c in columns])
+    cols = np.concatenate([c[1].cols for c in columns])
+    new = np.concatenate([c[1].new for c in columns])
+    return [(ids, ColumnChange(cols, new))]
