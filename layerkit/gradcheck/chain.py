@@ -1,11 +1,9 @@
 """A chain of layers and a head as a checker objective, evaluated many perturbations at a time.
 
-Each batch of perturbed entries runs as one stacked forward. A moved parameter of a Linear
-travels as a one-column change (:class:`~layerkit.gradcheck.shortcuts.ColumnChange`) through
-elementwise layers and becomes dense at the next Linear, as an outer product; only the layers
-after that run on the stack. Every trick is verified per layer first
-(:func:`~layerkit.gradcheck.shortcuts.plan_layer`); a layer that mixes samples makes each
-perturbation run alone. Kink margins are computed on the way (see :func:`kink_margins`).
+Each batch of perturbed entries runs as one stacked forward; a moved parameter of a Linear
+travels as a one-column change (see `layerkit.gradcheck.lowrank`). Every trick is verified
+per layer first (`plan_layer`); a layer that mixes samples makes each perturbation run alone.
+Kink margins are computed on the way (see `layerkit.gradcheck.kinks`).
 """
 
 from __future__ import annotations
@@ -33,20 +31,24 @@ CHUNK_ELEMENTS = 1 << 19
 
 @attrs.frozen
 class TensorRef:
-    """Where a checked tensor lives in a chain: ``layer`` index (-1 for the input ``x``)."""
+    """Where a checked tensor lives in a chain: `layer` index (-1 for the input `x`)."""
 
     layer: int
     local: str
 
 
 class ChainObjective(Objective):
-    """Layers applied in order to ``x`` then a :class:`~layerkit.gradcheck.heads.Head`, on
-    private float64 copies (the layers run are shallow copies rebound to them).
+    """Layers applied in order to `x`, then a `Head`, on private float64 copies (the layers
+    run are shallow copies rebound to them).
 
-    **Arguments:** ``layers``; ``params`` one dict per layer (local name -> array; copied);
-    ``names`` model name -> :class:`TensorRef` for every tensor to check (``x`` included if
-    wanted); ``x`` ``(m, in)``; ``noise`` one mask or None per layer; ``head``; ``labels``
-    how errors name each layer (default ``layer i (name)``, as in a model).
+    Args:
+        layers: The chain's layers.
+        params: One dict per layer, local name -> array (copied).
+        names: Model name -> `TensorRef` for every tensor to check (`x` included if wanted).
+        x: The input batch `(m, in)`.
+        noise: One mask or None per layer.
+        head: The loss over the last output.
+        labels: How errors name each layer (default `layer i (name)`, as in a model).
     """
 
     merges_tensors = True
@@ -99,11 +101,11 @@ class ChainObjective(Objective):
         self._scratch: dict[str, Float64Array] = {}
 
     def base_cache(self, index: int) -> tuple[Any, Array]:
-        """The cache and the output ``(m, out)`` of layer ``index`` at the unperturbed point."""
+        """The cache and the output `(m, out)` of layer `index` at the unperturbed point."""
         return self._caches[index], self.outputs[index]
 
     def kinks_of(self, index: int, inputs: Array) -> Float64Array | None:
-        """Layer ``index``'s signed kink distances for ``inputs`` (None: a smooth layer)."""
+        """Layer `index`'s signed kink distances for `inputs` (None: a smooth layer)."""
         distance = self.layers[index].kink_distance(inputs)
         if distance is None:
             return None
@@ -117,7 +119,7 @@ class ChainObjective(Objective):
         return result
 
     def plan(self, index: int) -> LayerPlan:
-        """Layer ``index``'s verified tricks (verified once, at the checked point)."""
+        """Layer `index`'s verified tricks (verified once, at the checked point)."""
         plan = self.plans.get(index)
         if plan is None:
             args = (self.inputs[index], self.outputs[index], self.noise[index])
@@ -126,11 +128,11 @@ class ChainObjective(Objective):
         return plan
 
     def _stackable_from(self, start: int) -> bool:
-        """True when every layer from ``start`` may run on stacked batches."""
+        """True when every layer from `start` may run on stacked batches."""
         return all(self.plan(i).samplewise for i in range(start, len(self.layers)))
 
     def forward_layer(self, index: int, x: Array, noise: Array | None) -> Float64Array:
-        """Layer ``index`` on a batch ``(N, k)`` with mask ``noise`` (for those ``N`` rows)."""
+        """Layer `index` on a batch `(N, k)` with mask `noise` (for those `N` rows)."""
         plain = self.plan(index).forward if noise is None else None
         if plain is not None:
             return plain(np.asarray(x, dtype=np.float64))
@@ -138,7 +140,7 @@ class ChainObjective(Objective):
         return np.asarray(out, dtype=np.float64)
 
     def tiled_noise(self, index: int, n: int) -> Array | None:
-        """Layer ``index``'s mask repeated for ``n`` stacked batches ``(n * m, k)`` (a prefix
+        """Layer `index`'s mask repeated for `n` stacked batches `(n * m, k)` (a prefix
         of one cached tiling)."""
         mask = self.noise[index]
         if mask is None:
@@ -150,8 +152,8 @@ class ChainObjective(Objective):
         return tiled[: n * mask.shape[0]]
 
     def margin(self, index: int, inputs: Array, n: int) -> Float64Array:
-        """Kink margins ``(n,)`` of ``n`` stacked perturbed inputs ``(n * m, k)`` of layer
-        ``index`` against the checked point's."""
+        """Kink margins `(n,)` of `n` stacked perturbed inputs `(n * m, k)` of layer
+        `index` against the checked point's."""
         base = self.kinks[index]
         if base is None:
             return np.full(n, np.inf)
@@ -161,7 +163,7 @@ class ChainObjective(Objective):
         return side_margins(base.reshape(1, -1), moved.reshape(n, -1), self.on_kink[index], side)
 
     def _stacked_from(self, start: int, stacked: Float64Array) -> Losses:
-        """Layers ``start..`` on ``n`` stacked batches ``(n, m, k)``: head values, margins."""
+        """Layers `start..` on `n` stacked batches `(n, m, k)`: head values, margins."""
         n, m = stacked.shape[:2]
         margins = np.full(n, np.inf)
         out: Float64Array = stacked.reshape(n * m, -1)
@@ -172,8 +174,8 @@ class ChainObjective(Objective):
             return self.head.values(out.reshape(n, m, -1)), margins
 
     def _run(self, start: int, x: Array, *, margins: bool = True) -> tuple[float, float]:
-        """One forward of layers ``start..`` on ``x`` ``(m, k)``: the loss and the kink
-        margin (``inf`` without ``margins``)."""
+        """One forward of layers `start..` on `x` `(m, k)`: the loss and the kink
+        margin (`inf` without `margins`)."""
         margin = np.inf
         out: Array = x
         for index in range(start, len(self.layers)):
@@ -196,7 +198,7 @@ class ChainObjective(Objective):
                 self.values[name][...] = saved[name]
 
     def input_line(self, rng: np.random.Generator) -> Callable[[Float64Array], Losses] | None:
-        """The inputs ``x`` moved along random signs times ``max(1, |x|)``: all points of the
+        """The inputs `x` moved along random signs times `max(1, |x|)`: all points of the
         line run as one stacked forward (None if a layer mixes samples)."""
         if not self._stackable_from(0):
             return None
@@ -213,7 +215,7 @@ class ChainObjective(Objective):
     def direction_losses(
         self, direction: Mapping[str, Float64Array], offsets: Float64Array
     ) -> Losses:
-        """Losses at ``values + t * direction`` for each ``t`` in ``offsets``, built in reused
+        """Losses at `values + t * direction` for each `t` in `offsets`, built in reused
         scratch arrays (the checked point is never written); and their kink margins."""
         if not self._scratch:
             self._scratch = {name: np.empty_like(self.values[name]) for name in self.names}
@@ -239,7 +241,7 @@ class ChainObjective(Objective):
         return result, margins
 
     def _bind(self, params: Sequence[Mapping[str, Float64Array]]) -> None:
-        """Rebind each layer's parameters to ``params`` (one dict per layer)."""
+        """Rebind each layer's parameters to `params` (one dict per layer)."""
         for layer, arrays in zip(self.layers, params, strict=True):
             if arrays:
                 layer.set_params(arrays)
@@ -266,9 +268,9 @@ class ChainObjective(Objective):
     def entry_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
     ) -> Losses:
-        """Losses for entries of any tensors: entries of ``x`` run on their moved rows;
+        """Losses for entries of any tensors: entries of `x` run on their moved rows;
         parameter entries, sorted by layer, run in chunks of one stacked forward each
-        (:meth:`_chunk_losses`); entries whose chain mixes samples run one at a time."""
+        (`_chunk_losses`); entries whose chain mixes samples run one at a time."""
         n = tensors.shape[0]
         result, margins = np.empty(n), np.empty(n)
         layer_of = self.layer_of[tensors]
@@ -297,8 +299,8 @@ class ChainObjective(Objective):
     def perturbed_outputs(
         self, index: int, local: str, flat_indices: IntArray, offsets: Float64Array
     ) -> Float64Array:
-        """Layer ``index``'s outputs with ``local.flat[flat_indices[j]]`` moved by
-        ``offsets[j]``, one forward each, stacked ``(n * m, out)``."""
+        """Layer `index`'s outputs with `local.flat[flat_indices[j]]` moved by
+        `offsets[j]`, one forward each, stacked `(n * m, out)`."""
         array = self.layer_params[index][local].reshape(-1)
         outputs = []
         for entry, offset in zip(flat_indices, offsets, strict=True):
@@ -312,9 +314,9 @@ class ChainObjective(Objective):
         return np.concatenate(outputs)
 
     def _row_losses(self, flat_indices: IntArray, offsets: Float64Array) -> Losses:
-        """Losses with ``x.flat[flat_indices[k]] += offsets[k]``: every layer is samplewise, so
-        only that entry's row changes; the layers run on the ``n`` moved rows ``(n, in)`` and
-        the head replaces one row of the base output each (``O(m)`` per perturbation)."""
+        """Losses with `x.flat[flat_indices[k]] += offsets[k]`: every layer is samplewise, so
+        only that entry's row changes; the layers run on the `n` moved rows `(n, in)` and
+        the head replaces one row of the base output each (`O(m)` per perturbation)."""
         n = flat_indices.shape[0]
         rows, cols = np.divmod(flat_indices, self.x.shape[1])
         out: Float64Array = self.x[rows]

@@ -37,11 +37,11 @@ evaluations per forward: progress costs nothing measurable. Each entry is judged
 the verdicts do not depend on the blocks."""
 
 Tick = Callable[[int], None]
-"""Counts ``k`` more units of work done (reports progress)."""
+"""Counts `k` more units of work done (reports progress)."""
 
 
 def _uncounted(count: int) -> None:
-    """A :data:`Tick` that counts nothing (entries inside a unit counted elsewhere)."""
+    """A `Tick` that counts nothing (entries inside a unit counted elsewhere)."""
 
 
 def _check_entries(
@@ -81,7 +81,7 @@ def _probe_entries(
     noise: Noise,
     options: CheckOptions,
 ) -> ProbeResult:
-    """Probe entries at values ``base`` with analytic ``slopes``; steps scale with ``|base|``."""
+    """Probe entries at values `base` with analytic `slopes`; steps scale with `|base|`."""
     return probe(
         evaluate,
         slopes,
@@ -106,7 +106,7 @@ def _probe_blocks(
     options: CheckOptions,
     tick: Tick,
 ) -> ProbeResult:
-    """:func:`_probe_entries`, in blocks when progress is reported (one ``tick`` per block)."""
+    """`_probe_entries`, in blocks when progress is reported (one `tick` per block)."""
     n = slopes.shape[0]
     size = max(MIN_PROGRESS_BLOCK, -(-n // PROGRESS_BLOCKS))
     if options.progress is None or n <= size:
@@ -146,7 +146,7 @@ def _check_all_entries(
     layers: Mapping[str, str],
     tick: Tick,
 ) -> list[Checked]:
-    """Probe the ``(name, indices, note)`` entries of every tensor together, in one probe.
+    """Probe the `(name, indices, note)` entries of every tensor together, in one probe.
 
     Each probe is judged on its own, so the verdicts are those of one probe per tensor; one
     probe lets the objective evaluate entries of several tensors in one stacked forward.
@@ -202,7 +202,7 @@ def run_check(
     subject: str,
     layer_of: Mapping[str, str] | None = None,
 ) -> GradCheckReport:
-    """Check every tensor of ``objective`` as ``options`` say; the report names ``subject``."""
+    """Check every tensor of `objective` as `options` say; the report names `subject`."""
     layers = dict(layer_of or {})
     if not objective.names:
         msg = f"gradient check of {subject}: it has no parameters, so there is nothing to check."

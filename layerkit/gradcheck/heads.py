@@ -1,8 +1,8 @@
-"""The scalar end of a chain: a loss over the last layer's output ``(m, k)``, summed per sample.
+"""The scalar end of a chain: a loss over the last layer's output `(m, k)`, summed per sample.
 
 Besides full stacked outputs, a head evaluates outputs that differ from the checked point's in
-one row (an entry of ``x`` moved) or in one column (a parameter moved in the last layers),
-at ``O(m + k)`` or ``O(m)`` per perturbation where it can.
+one row (an entry of `x` moved) or in one column (a parameter moved in the last layers),
+at `O(m + k)` or `O(m)` per perturbation where it can.
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ class Head(ABC):
 
     @abstractmethod
     def values(self, out: Float64Array) -> Float64Array:
-        """Loss for each stacked output ``(n, m, k)`` -> ``(n,)``."""
+        """Loss for each stacked output `(n, m, k)` -> `(n,)`."""
 
     @abstractmethod
     def grad(self, out: Float64Array) -> Float64Array:
-        """Gradient of the loss w.r.t. one output ``(m, k)``."""
+        """Gradient of the loss w.r.t. one output `(m, k)`."""
 
     def replaced_rows(
         self, base: Float64Array, rows: IntArray, new_rows: Float64Array
     ) -> Float64Array:
-        """Loss of ``base`` ``(m, k)`` with row ``rows[j]`` replaced by ``new_rows[j]`` ``(n, k)``,
-        for each ``j`` -> ``(n,)``; equal to :meth:`values` on the full outputs."""
+        """Loss of `base` `(m, k)` with row `rows[j]` replaced by `new_rows[j]` `(n, k)`,
+        for each `j` -> `(n,)`; equal to `values` on the full outputs."""
         n = rows.shape[0]
         stacked = np.repeat(base[np.newaxis], n, axis=0)
         stacked[np.arange(n), rows] = new_rows
@@ -40,8 +40,8 @@ class Head(ABC):
     def replaced_columns(
         self, base: Float64Array, cols: IntArray, new_cols: Float64Array
     ) -> Float64Array:
-        """Loss of ``base`` ``(m, k)`` with column ``cols[j]`` replaced by ``new_cols[j]``
-        ``(n, m)``, for each ``j`` -> ``(n,)``; equal to :meth:`values` on the full outputs."""
+        """Loss of `base` `(m, k)` with column `cols[j]` replaced by `new_cols[j]`
+        `(n, m)`, for each `j` -> `(n,)`; equal to `values` on the full outputs."""
         n, m = new_cols.shape
         if base.shape[1] == 1:
             return self.values(new_cols.reshape(n, m, 1))
@@ -53,8 +53,8 @@ class Head(ABC):
 def _replace_and_reduce(
     per_row: Float64Array, rows: IntArray, new_values: Float64Array, *, mean: bool
 ) -> Float64Array:
-    """Per-row terms ``(m,)`` with entry ``rows[j]`` set to ``new_values[j]``, reduced over rows
-    for each ``j`` -> ``(n,)`` (the same reduction as on a full ``(n, m)`` stack)."""
+    """Per-row terms `(m,)` with entry `rows[j]` set to `new_values[j]`, reduced over rows
+    for each `j` -> `(n,)` (the same reduction as on a full `(n, m)` stack)."""
     n = rows.shape[0]
     stacked = np.repeat(per_row[np.newaxis], n, axis=0)
     stacked[np.arange(n), rows] = new_values
@@ -63,7 +63,7 @@ def _replace_and_reduce(
 
 @attrs.frozen(eq=False)
 class ProjectionHead(Head):
-    """``L = sum(r * y)`` for a fixed random ``r`` ``(m, k)``: checks a layer in isolation."""
+    """`L = sum(r * y)` for a fixed random `r` `(m, k)`: checks a layer in isolation."""
 
     weights: Float64Array
 
@@ -83,7 +83,7 @@ class ProjectionHead(Head):
     def replaced_columns(
         self, base: Float64Array, cols: IntArray, new_cols: Float64Array
     ) -> Float64Array:
-        """Per column ``O(m)``: the other columns' sum once, plus the new column's."""
+        """Per column `O(m)`: the other columns' sum once, plus the new column's."""
         per_column = np.asarray((base * self.weights).sum(axis=0))
         others = per_column.sum() - per_column[cols]
         return np.asarray(others + np.einsum("nm,mn->n", new_cols, self.weights[:, cols]))
@@ -91,7 +91,7 @@ class ProjectionHead(Head):
 
 @attrs.frozen(eq=False)
 class ModelLossHead(Head):
-    """The model's mean loss on targets ``y`` (from logits when a Sigmoid feeds BCE)."""
+    """The model's mean loss on targets `y` (from logits when a Sigmoid feeds BCE)."""
 
     sample_losses: Callable[[Array, Array], Array]
     loss_grad: Callable[[Array, Array], Array]

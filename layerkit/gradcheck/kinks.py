@@ -13,10 +13,10 @@ from layerkit._typing import BoolArray, Float64Array
 
 
 def kink_margins(base: Float64Array, moved: Float64Array) -> Float64Array:
-    """Per row of ``moved`` ``(n, k)``, the smallest ``|base| / |moved - base|`` over its
-    entries (``base`` ``(n, k)`` or ``(1, k)``): above 1, each entry moved less than its
+    """Per row of `moved` `(n, k)`, the smallest `|base| / |moved - base|` over its
+    entries (`base` `(n, k)` or `(1, k)`): above 1, each entry moved less than its
     distance from its kink (to first order, it stayed on its side); 0, an entry on a kink
-    moved; ``inf``, nothing moved."""
+    moved; `inf`, nothing moved."""
     delta = np.abs(moved - base)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.abs(base) / delta
@@ -27,9 +27,9 @@ def kink_margins(base: Float64Array, moved: Float64Array) -> Float64Array:
 def side_margins(
     base: Float64Array, moved: Float64Array, on_kink: bool, side: BoolArray | None = None
 ) -> Float64Array:
-    """:func:`kink_margins`, computed only for rows where a cheap test (an entry changed side,
-    or moved off a kink it sat on) says it can be small; ``inf`` for the others. ``side`` is
-    ``base > 0``, if known."""
+    """`kink_margins`, computed only for rows where a cheap test (an entry changed side,
+    or moved off a kink it sat on) says it can be small; `inf` for the others. `side` is
+    `base > 0`, if known."""
     suspect = np.any(np.not_equal(moved > 0, base > 0 if side is None else side), axis=1)
     if on_kink:
         suspect |= np.any((base == 0) & (moved != base), axis=1)

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from layerkit.gradcheck.chain import ChainObjective
 
 Stack = list[tuple[IntArray, Float64Array]]
-"""Dense perturbed outputs: ``(entries (r,), outputs (r * m, k))`` pairs."""
+"""Dense perturbed outputs: `(entries (r,), outputs (r * m, k))` pairs."""
 Columns = list[tuple[IntArray, ColumnChange]]
-"""One-column perturbed outputs: ``(entries (r,), change)`` pairs."""
+"""One-column perturbed outputs: `(entries (r,), change)` pairs."""
 
 
 class LowRank:
@@ -38,7 +38,7 @@ class LowRank:
         self._widths: dict[int, int] = {}
 
     def dense_width(self, index: int) -> int:
-        """The widest stack row ``(k,)`` a parameter of layer ``index`` may need: the width of
+        """The widest stack row `(k,)` a parameter of layer `index` may need: the width of
         each output it changes densely (a one-column change costs no width)."""
         if index not in self._widths:
             plans = [self.chain.plan(i) for i in range(index, len(self.chain.layers))]
@@ -97,11 +97,11 @@ class LowRank:
         margins: Float64Array,
         waiting: dict[int, list[tuple[IntArray, Float64Array]]],
     ) -> tuple[list[tuple[IntArray, Float64Array]], list[tuple[IntArray, ColumnChange]]]:
-        """Carry perturbed inputs of layer ``index`` through it: dense stacks ``(r * m, k)``
+        """Carry perturbed inputs of layer `index` through it: dense stacks `(r * m, k)`
         stay dense; one-column changes stay so through an elementwise layer, else turn dense
         (an outer product for a Linear), or jump a whole Linear-ReLU-Linear
-        (:class:`~layerkit.gradcheck.shortcuts.LinearTail`) into ``waiting`` at the layer
-        they reach, when they cross no kink. Lowers ``margins`` at kinks on the way."""
+        (`LinearTail`) into `waiting` at the layer
+        they reach, when they cross no kink. Lowers `margins` at kinks on the way."""
         plan, base = self.chain.plan(index), self.chain.kinks[index]
         carried: list[tuple[IntArray, Float64Array]] = []
         if dense:
@@ -150,8 +150,8 @@ class LowRank:
         margins: Float64Array,
         waiting: dict[int, list[tuple[IntArray, Float64Array]]],
     ) -> tuple[IntArray, ColumnChange]:
-        """Send the changes of Linear ``index``'s input that cross no kink of the ReLU after it
-        through its :class:`~layerkit.gradcheck.shortcuts.LinearTail` to ``waiting``; return
+        """Send the changes of Linear `index`'s input that cross no kink of the ReLU after it
+        through its `LinearTail` to `waiting`; return
         the others (all of them when the layers have no tail)."""
         tail = self._tail(index)
         if tail is None:
@@ -167,7 +167,7 @@ class LowRank:
         return ids[rest], ColumnChange(change.cols[rest], change.new[rest])
 
     def _tail(self, index: int) -> LinearTail | None:
-        """The verified tail of layers ``index..index + 2`` (Linear, ReLU, Linear), if any."""
+        """The verified tail of layers `index..index + 2` (Linear, ReLU, Linear), if any."""
         if index not in self._tails:
             tail = None
             trio = self.chain.layers[index : index + 3]

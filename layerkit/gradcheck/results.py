@@ -22,7 +22,7 @@ VERDICT: dict[int, Verdict] = {
 
 @attrs.frozen(eq=False)
 class Checked:
-    """Probe results of some entries of one tensor (for the report and ``difference``)."""
+    """Probe results of some entries of one tensor (for the report and `difference`)."""
 
     result: TensorResult
     analytic: Float64Array
@@ -49,7 +49,7 @@ def entry_reason(status: int, analytic: float, numeric: float) -> str | None:
 
 
 def entry_indices(indices: IntArray, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Flat ``indices`` as index tuples of ``shape`` (``()`` for a 0-d tensor)."""
+    """Flat `indices` as index tuples of `shape` (`()` for a 0-d tensor)."""
     if not shape:
         return [() for _ in range(indices.shape[0])]
     coords = np.unravel_index(indices, shape)

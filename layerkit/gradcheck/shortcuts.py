@@ -1,15 +1,15 @@
 """The chain evaluator's speed tricks, verified on the layer at the checked point, never declared.
 
-* **Stacking:** ``n`` perturbed batches ``(n, m, k)`` run as one ``(n * m, k)`` forward, and an
-  entry of ``x`` runs on its moved row alone. Exact only for a layer whose output row ``i``
-  depends on input row ``i`` alone: :func:`verified_samplewise` tests that first.
-* **Low-rank propagation:** one moved entry of a Linear's ``W`` or ``b`` changes one column of
-  its output (:class:`ColumnChange`). An elementwise layer keeps it one column; the next Linear
+* **Stacking:** `n` perturbed batches `(n, m, k)` run as one `(n * m, k)` forward, and an
+  entry of `x` runs on its moved row alone. Exact only for a layer whose output row `i`
+  depends on input row `i` alone: `verified_samplewise` tests that first.
+* **Low-rank propagation:** one moved entry of a Linear's `W` or `b` changes one column of
+  its output (`ColumnChange`). An elementwise layer keeps it one column; the next Linear
   turns it into a dense change as an outer product. Only the layers after that run dense.
 * **Plain forwards:** known layer types run without re-validating internal arrays.
 
-:func:`plan_layer` verifies each trick on the layer's own input before the checker uses it
-(a subclass that overrides ``forward`` gets none); anything else runs the layer's forward.
+`plan_layer` verifies each trick on the layer's own input before the checker uses it
+(a subclass that overrides `forward` gets none); anything else runs the layer's forward.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ STACKING_RTOL = 1e-12
 
 @attrs.frozen(eq=False)
 class ColumnChange:
-    """``n`` perturbations of a layer output ``(m, k)``, each changing one column: column
-    ``cols[j]`` ``(n,)`` becomes ``new[j]`` ``(n, m)``; the rest is the checked point's."""
+    """`n` perturbations of a layer output `(m, k)`, each changing one column: column
+    `cols[j]` `(n,)` becomes `new[j]` `(n, m)`; the rest is the checked point's."""
 
     cols: IntArray
     new: Float64Array
 
 
 def _close(got: Array, expected: Array) -> bool:
-    """Same shape and equal within :data:`STACKING_RTOL` of the scale (NaN: not close)."""
+    """Same shape and equal within `STACKING_RTOL` of the scale (NaN: not close)."""
     if np.shape(got) != np.shape(expected):
         return False
     with np.errstate(all="ignore"):
@@ -48,9 +48,9 @@ def _close(got: Array, expected: Array) -> bool:
 
 
 def verified_samplewise(layer: Layer, x: Array, y: Array, noise: Array | None) -> bool:
-    """True when ``layer``, whose output on ``x`` ``(m, k)`` is ``y``, treats rows alone: one
-    forward of ``x`` stacked with a different batch (half of ``x``'s rows in reverse order;
-    for ``m = 1``, ``x / 2``) gives ``y`` and that batch's own output. A layer using batch
+    """True when `layer`, whose output on `x` `(m, k)` is `y`, treats rows alone: one
+    forward of `x` stacked with a different batch (half of `x`'s rows in reverse order;
+    for `m = 1`, `x / 2`) gives `y` and that batch's own output. A layer using batch
     statistics or mixing rows fails (the checker then runs each perturbation on its own); so
     does one that raises."""
     m = x.shape[0]
@@ -70,15 +70,15 @@ def verified_samplewise(layer: Layer, x: Array, y: Array, noise: Array | None) -
 
 
 def _linear_forward(layer: Linear, x: Array) -> Float64Array:
-    """Linear's forward ``(N, in) -> (N, out)`` without validation (the same arithmetic)."""
+    """Linear's forward `(N, in) -> (N, out)` without validation (the same arithmetic)."""
     return np.asarray(x @ layer.W.T + layer.b)
 
 
 def _linear_columns(
     layer: Linear, x: Array, y: Array, param: str, flat_indices: IntArray, deltas: Float64Array
 ) -> ColumnChange:
-    """Linear's output ``y`` ``(m, out)`` on ``x`` with ``param.flat[flat_indices[j]]`` moved
-    by ``deltas[j]``: one column changes, by ``deltas[j] * x[:, input]`` (or ``deltas[j]``)."""
+    """Linear's output `y` `(m, out)` on `x` with `param.flat[flat_indices[j]]` moved
+    by `deltas[j]`: one column changes, by `deltas[j] * x[:, input]` (or `deltas[j]`)."""
     if param == "W":
         cols, inputs = np.divmod(flat_indices, x.shape[1])
         new = y[:, cols].T + deltas[:, np.newaxis] * x[:, inputs].T
@@ -89,8 +89,8 @@ def _linear_columns(
 
 
 def _linear_after_column(layer: Linear, x: Array, y: Array, change: ColumnChange) -> Float64Array:
-    """Linear's outputs ``(n, m, out)`` for inputs that differ from ``x`` ``(m, in)`` (output
-    ``y``) in one column each: ``y`` plus an outer product with that column of ``W``."""
+    """Linear's outputs `(n, m, out)` for inputs that differ from `x` `(m, in)` (output
+    `y`) in one column each: `y` plus an outer product with that column of `W`."""
     moved = change.new - x[:, change.cols].T
     out: Float64Array = np.einsum("nm,nk->nmk", moved, layer.W.T[change.cols])  # 3x a broadcast
     out += y
@@ -98,7 +98,7 @@ def _linear_after_column(layer: Linear, x: Array, y: Array, change: ColumnChange
 
 
 def _columns_of(function: Callable[[Array], Array | None], new: Array) -> Float64Array:
-    """An elementwise ``function`` applied to columns ``(n, m)`` as one ``(n * m, 1)`` batch."""
+    """An elementwise `function` applied to columns `(n, m)` as one `(n * m, 1)` batch."""
     return np.asarray(function(new.reshape(-1, 1)), dtype=np.float64).reshape(new.shape)
 
 
@@ -106,10 +106,10 @@ def _columns_of(function: Callable[[Array], Array | None], new: Array) -> Float6
 class LayerPlan:
     """What the chain evaluator may do with one layer, verified at the checked point.
 
-    ``samplewise``: batches may be stacked. ``forward``: a validation-free forward ``(N, k)``
-    (None: call the layer). ``columnwise``: an elementwise layer, whose ``forward`` (and kink
-    distance) may run on changed columns alone. ``perturbed``: a moved parameter's output as a
-    :class:`ColumnChange`. ``after_column``: the dense output ``(n, m, out)`` for inputs that
+    `samplewise`: batches may be stacked. `forward`: a validation-free forward `(N, k)`
+    (None: call the layer). `columnwise`: an elementwise layer, whose `forward` (and kink
+    distance) may run on changed columns alone. `perturbed`: a moved parameter's output as a
+    `ColumnChange`. `after_column`: the dense output `(n, m, out)` for inputs that
     changed in one column each.
     """
 
@@ -121,12 +121,12 @@ class LayerPlan:
     after_column: Callable[[Array, Array, ColumnChange], Float64Array] | None = None
 
     def columns(self, new: Float64Array) -> Float64Array:
-        """The layer on changed columns ``(n, m)`` -> ``(n, m)`` (``columnwise`` only)."""
+        """The layer on changed columns `(n, m)` -> `(n, m)` (`columnwise` only)."""
         assert self.forward is not None
         return _columns_of(self.forward, new)
 
     def column_kinks(self, new: Float64Array) -> Float64Array | None:
-        """Kink distances of changed input columns ``(n, m)`` (None: a smooth layer)."""
+        """Kink distances of changed input columns `(n, m)` (None: a smooth layer)."""
         return None if self.kinks is None else _columns_of(self.kinks, new)
 
 
@@ -137,7 +137,7 @@ def _keeps_forward(layer: Layer, kind: type[Layer]) -> bool:
 def _plain(
     function: Callable[[Array], Array], x: Array, y: Array
 ) -> Callable[[Array], Float64Array] | None:
-    """``function`` as a float64 forward, if it reproduces ``y`` from ``x`` (else None)."""
+    """`function` as a float64 forward, if it reproduces `y` from `x` (else None)."""
 
     def forward(z: Array) -> Float64Array:
         return np.asarray(function(z), dtype=np.float64)
@@ -168,8 +168,8 @@ its output at the point; a subclass gets the full verification."""
 def plan_layer(
     layer: Layer, x: Array, y: Array, noise: Array | None, kinks: Array | None
 ) -> LayerPlan:
-    """Verify the tricks for ``layer`` on its input ``x`` ``(m, k)``, output ``y`` and kink
-    distances ``kinks`` (None: smooth) at the checked point; keep those that hold."""
+    """Verify the tricks for `layer` on its input `x` `(m, k)`, output `y` and kink
+    distances `kinks` (None: smooth) at the checked point; keep those that hold."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     known = _known_plan(layer, x, y, kinks) if noise is None else None
     if known is not None:
@@ -179,7 +179,7 @@ def plan_layer(
 
 def _known_plan(layer: Layer, x: Array, y: Array, kinks: Array | None) -> LayerPlan | None:
     """The plan of a Linear or an activation keeping layerkit's forward, if its plain forward
-    reproduces ``y`` (and, unless it is one of :data:`OWN_LAYERS`, it is verified samplewise
+    reproduces `y` (and, unless it is one of `OWN_LAYERS`, it is verified samplewise
     and elementwise); None otherwise."""
     own = type(layer) in OWN_LAYERS
     if isinstance(layer, Linear) and _keeps_forward(layer, Linear) and kinks is None:
@@ -206,32 +206,32 @@ def _known_plan(layer: Layer, x: Array, y: Array, kinks: Array | None) -> LayerP
 
 
 TAIL_BUDGET = 1 << 22
-"""Largest table (float64 entries) a :class:`LinearTail` may hold."""
+"""Largest table (float64 entries) a `LinearTail` may hold."""
 TAIL_BLOCK = 1 << 19
-"""Largest temporary (float64 entries) building a :class:`LinearTail` may take at once."""
+"""Largest temporary (float64 entries) building a `LinearTail` may take at once."""
 
 
 @attrs.frozen(eq=False)
 class LinearTail:
-    """``Linear A -> ReLU -> Linear B`` on inputs of A that changed in one column each.
+    """`Linear A -> ReLU -> Linear B` on inputs of A that changed in one column each.
 
-    While no input of the ReLU crosses 0, the three are linear in the change: a change ``d``
-    ``(m,)`` of A's input column ``i`` changes B's output row ``r`` by ``d[r] * J[i, r]``, with
-    ``J[i, r] = B.W @ (mask[r] * A.W[:, i])``. ``reach[i, r] = min_c |z[r, c]| / |A.W[c, i]|``
-    (``z`` the ReLU's input) is how far ``d[r]`` may go before an input crosses: the kink
-    margin of the change is ``min_r reach[i, r] / |d[r]|``, exact, in ``O(m)``.
+    While no input of the ReLU crosses 0, the three are linear in the change: a change `d`
+    `(m,)` of A's input column `i` changes B's output row `r` by `d[r] * J[i, r]`, with
+    `J[i, r] = B.W @ (mask[r] * A.W[:, i])`. `reach[i, r] = min_c |z[r, c]| / |A.W[c, i]|`
+    (`z` the ReLU's input) is how far `d[r]` may go before an input crosses: the kink
+    margin of the change is `min_r reach[i, r] / |d[r]|`, exact, in `O(m)`.
     """
 
     jacobian: Float64Array
-    """``J`` ``(in_A, m, out_B)``."""
+    """`J` `(in_A, m, out_B)`."""
     reach: Float64Array
-    """``(in_A, m)``."""
+    """`(in_A, m)`."""
     output: Float64Array
-    """B's output at the checked point ``(m, out_B)``."""
+    """B's output at the checked point `(m, out_B)`."""
 
     def outputs(self, cols: IntArray, d: Float64Array) -> tuple[Float64Array, Float64Array]:
-        """B's outputs ``(n, m, out_B)`` for changes ``d`` ``(n, m)`` of A's input columns
-        ``cols`` ``(n,)``, and their kink margins ``(n,)`` (valid only where above 1)."""
+        """B's outputs `(n, m, out_B)` for changes `d` `(n, m)` of A's input columns
+        `cols` `(n,)`, and their kink margins `(n,)` (valid only where above 1)."""
         out: Float64Array = np.einsum("nm,nmo->nmo", d, self.jacobian[cols])
         out += self.output
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -241,8 +241,8 @@ class LinearTail:
 
 
 def linear_tail(a: Linear, z: Float64Array, b: Linear, b_output: Float64Array) -> LinearTail | None:
-    """The :class:`LinearTail` of ``a``, a ReLU on ``a``'s output ``z`` ``(m, h)``, and ``b``
-    (output ``b_output``), if its tables fit :data:`TAIL_BUDGET` and it reproduces a dense
+    """The `LinearTail` of `a`, a ReLU on `a`'s output `z` `(m, h)`, and `b`
+    (output `b_output`), if its tables fit `TAIL_BUDGET` and it reproduces a dense
     forward of the three on a test change; else None."""
     m, (h, n_in), k = z.shape[0], a.W.shape, b.W.shape[0]
     if n_in * m * k > TAIL_BUDGET or h * n_in > TAIL_BUDGET:
