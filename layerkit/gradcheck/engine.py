@@ -36,6 +36,9 @@ MIN_PROGRESS_BLOCK = 512
 evaluations per forward: progress costs nothing measurable. Each entry is judged on its own, so
 the verdicts do not depend on the blocks."""
 
+MAX_BLOCK = 1 << 16
+"""Most entries probed at once: a probe keeps about 200 bytes per entry while it runs."""
+
 Tick = Callable[[int], None]
 """Counts `k` more units of work done (reports progress)."""
 
@@ -106,10 +109,13 @@ def _probe_blocks(
     options: CheckOptions,
     tick: Tick,
 ) -> ProbeResult:
-    """`_probe_entries`, in blocks when progress is reported (one `tick` per block)."""
+    """`_probe_entries`, in blocks of at most `MAX_BLOCK` entries (the probe's bookkeeping
+    is per block), smaller when progress is reported (one `tick` per block)."""
     n = slopes.shape[0]
-    size = max(MIN_PROGRESS_BLOCK, -(-n // PROGRESS_BLOCKS))
-    if options.progress is None or n <= size:
+    size = MAX_BLOCK
+    if options.progress is not None:
+        size = min(size, max(MIN_PROGRESS_BLOCK, -(-n // PROGRESS_BLOCKS)))
+    if n <= size:
         probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
         tick(n)
         return probed
