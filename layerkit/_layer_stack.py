@@ -1,4 +1,4 @@
-"""Sequential's helpers: checking its layers and arguments, naming parameters `W1, b1, ...`, repr."""
+"""Sequential's helpers: checks of its layers and arguments, parameter names `W1, b1, ...`."""
 
 from __future__ import annotations
 

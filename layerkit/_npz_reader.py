@@ -1,4 +1,4 @@
-"""Reading a layerkit `.npz` parameter file as untrusted input (see [`load_params`][layerkit.load_params]).
+"""Reading a `.npz` parameter file as untrusted input, for [`load_params`][layerkit.load_params].
 
 Only the members the model needs are read; each `.npy` header is checked against the model
 before its data; no more than the model's size is decompressed, in bounded chunks; pickles
