@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, Integer, Real, SeedLike
-from layerkit._validate import as_float_array, as_rng, is_integer, is_real
+from layerkit._validate import as_float_array, as_rng, is_real, positive_int
 from layerkit.errors import ConfigError, ShapeError, describe_array
 from layerkit.params import assign_arrays, check_writable
 from layerkit.sequential import Sequential
@@ -147,14 +147,10 @@ def fit(
         raise ConfigError("fit: the model has no loss; build it with loss=BCELoss().")
     inputs = model.check_input(x)
     targets = model.check_targets(as_float_array(y, name="y"), inputs.shape[0])
-    if not is_integer(epochs) or int(epochs) < 1:
-        msg = f"fit: 'epochs' must be a positive integer (got {epochs!r})."
-        raise ConfigError(msg)
-    m = inputs.shape[0]
-    size = m if batch_size is None else batch_size
-    if not is_integer(size) or int(size) < 1:
-        msg = f"fit: 'batch_size' must be a positive integer (got {batch_size!r})."
-        raise ConfigError(msg)
+    n_epochs = positive_int(epochs, name="epochs", owner="fit")
+    size = positive_int(
+        inputs.shape[0] if batch_size is None else batch_size, name="batch_size", owner="fit"
+    )
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
             got = f"the class {optimizer.__name__} (pass an instance: {optimizer.__name__}())"
@@ -171,7 +167,7 @@ def fit(
     start = model.flatten()
     saved_state = copy.deepcopy(vars(opt)) if hasattr(opt, "__dict__") else None
     try:
-        return _train(model, inputs, targets, opt, int(epochs), int(size), rng, on_epoch)
+        return _train(model, inputs, targets, opt, n_epochs, size, rng, on_epoch)
     except Exception:
         assign_arrays(model.params(), model.param_spec.unflatten(start), owner="fit")
         if saved_state is not None:
