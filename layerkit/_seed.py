@@ -53,6 +53,23 @@ def seed_message(difference: float) -> str:
     return "There is a mistake in the backward propagation!"
 
 
+def check_gradient_shapes(
+    parameters: Mapping[str, ArrayLike], gradients: Mapping[str, ArrayLike], where: str
+) -> dict[str, tuple[int, ...]]:
+    """The parameters' shapes, after refusing a `d<key>` gradient of another shape (a bias's
+    gradient may be flat)."""
+    shapes = {k: tuple(np.shape(parameters[k])) for k in PARAMETER_KEYS}
+    for key in PARAMETER_KEYS:
+        given = tuple(np.shape(gradients[f"d{key}"]))
+        if given != shapes[key] and not (key[0] == "b" and np.prod(given) == np.prod(shapes[key])):
+            msg = (
+                f"{where}: gradients['d{key}'] must have the shape of parameters['{key}'] "
+                f"{shapes[key]}, got {given}."
+            )
+            raise GradientSpecError(msg)
+    return shapes
+
+
 def require_keys(
     mapping: Mapping[str, object],
     keys: Sequence[str],

@@ -20,6 +20,7 @@ from layerkit._seed import (
     GRADIENT_CHECK_THRESHOLD,
     PARAMETER_KEYS,
     check_epsilon,
+    check_gradient_shapes,
     check_parameters,
     check_X,
     check_Y,
@@ -115,11 +116,8 @@ def dictionary_to_vector(parameters: Mapping[str, ArrayLike]) -> tuple[Array, li
     Returns:
         `(theta, keys)`: a new array `(P, 1)`, and the parameter name of each entry.
     """
-    require_keys(parameters, PARAMETER_KEYS, "dictionary_to_vector", "parameters", ConfigError)
-    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(parameters[k]))) for k in PARAMETER_KEYS))
-    selected = {k: parameters[k] for k in PARAMETER_KEYS}
-    theta = spec.flatten(selected, what="parameters", dtype=np.float64)
-    return theta.reshape(-1, 1), [t.name for t in spec for _ in range(t.size)]
+    theta, spec = _roll(parameters, PARAMETER_KEYS, "dictionary_to_vector", ConfigError)
+    return theta, [t.name for t in spec for _ in range(t.size)]
 
 
 def vector_to_dictionary(
@@ -142,10 +140,21 @@ def vector_to_dictionary(
 def gradients_to_vector(gradients: Mapping[str, ArrayLike]) -> Array:
     """Roll `dW1, db1, ..., db3` into one column `(P, 1)`; other keys (`dZ3`...) are ignored."""
     keys = tuple(f"d{k}" for k in PARAMETER_KEYS)
-    require_keys(gradients, keys, "gradients_to_vector", "gradients", GradientSpecError)
-    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(gradients[k]))) for k in keys))
-    vector = spec.flatten({k: gradients[k] for k in keys}, what="gradients", dtype=np.float64)
-    return vector.reshape(-1, 1)
+    return _roll(gradients, keys, "gradients_to_vector", GradientSpecError)[0]
+
+
+def _roll(
+    arrays: Mapping[str, ArrayLike],
+    keys: Sequence[str],
+    where: str,
+    error: type[ConfigError] | type[GradientSpecError],
+) -> tuple[Array, ParamSpec]:
+    """The arrays of `keys` rolled into one float64 column `(P, 1)`, and their layout."""
+    what = "parameters" if error is ConfigError else "gradients"
+    require_keys(arrays, keys, where, what, error)
+    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(arrays[k]))) for k in keys))
+    vector = spec.flatten({k: arrays[k] for k in keys}, what=what, dtype=np.float64)
+    return vector.reshape(-1, 1), spec
 
 
 # -- N-dimensional: the fraud-detection net -----------------------------------------------------
@@ -317,10 +326,9 @@ def gradient_check_n(
     """The seed's N-D gradient check, kept for continuity: a weak check, not a verdict.
 
     A central difference of the seed's cost with step `epsilon` for each entry of
-    `parameters` (`W1..b3`, seed shapes; none of the arguments is modified), then one
-    difference against `gradients` (`dW1..db3`). With `verbose`, prints "Your backward
-    propagation works perfectly fine! difference = ..." when it is `<= 1.2e-7`, else "There
-    is a mistake in the backward propagation! difference = ..." (also for NaN).
+    `parameters` (`W1..b3`; none is modified), then one difference against `gradients`
+    (`dW1..db3`). With `verbose`, prints the seed's "Your backward propagation works perfectly
+    fine! difference = ..." when it is `<= 1.2e-7`, else "There is a mistake ..." (also NaN).
 
     Returns:
         The difference: about 1.19e-7 on the seed's test case with the correct backward,
@@ -333,15 +341,7 @@ def gradient_check_n(
     check_epsilon(epsilon, where)
     theta, _ = dictionary_to_vector(parameters)
     grad = gradients_to_vector(gradients)
-    shapes = {k: tuple(np.shape(parameters[k])) for k in PARAMETER_KEYS}
-    for key in PARAMETER_KEYS:
-        given = tuple(np.shape(gradients[f"d{key}"]))
-        if given != shapes[key] and not (key[0] == "b" and np.prod(given) == np.prod(shapes[key])):
-            msg = (
-                f"{where}: gradients['d{key}'] must have the shape of parameters['{key}'] "
-                f"{shapes[key]}, got {given}."
-            )
-            raise GradientSpecError(msg)
+    shapes = check_gradient_shapes(parameters, gradients, where)
     gradapprox = np.zeros_like(theta)
     for i in range(len(theta)):
         step = np.zeros_like(theta)

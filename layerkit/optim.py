@@ -117,28 +117,27 @@ def fit(
     seed: SeedLike = 0,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> History:
-    """Train `model` in place on `x` `(m, in)`, `y` `(m, out)` with mini-batches.
+    """Train `model` in place with mini-batches.
 
-    Every argument is checked before the first update. If anything raises during training
-    (a NaN gradient, `on_epoch` raising...), the model's parameters and the optimizer's state
-    are restored to what they were at the call, and the error propagates. Ctrl-C
-    (`KeyboardInterrupt`) is not an error: the model keeps the updates made so far.
+    Arguments are all checked before the first update. If training raises (a NaN gradient,
+    `on_epoch`...), the parameters and the optimizer's state are restored and the error
+    propagates; after Ctrl-C the model keeps the updates made so far.
 
     Args:
-        model: a [`Sequential`][layerkit.Sequential] with a loss.
-        x: inputs `(m, in)`.
-        y: targets `(m, out)`.
-        optimizer: an optimizer instance (default `SGD(0.1, 0.9)`).
-        epochs: a positive integer (Python or numpy).
-        batch_size: a positive integer (default: all `m` rows in one batch).
-        seed: drives shuffling and dropout masks (never the global RNG).
-        on_epoch: called as `on_epoch(epoch, loss)` after each epoch.
+        model: A [`Sequential`][layerkit.Sequential] with a loss.
+        x: Inputs `(m, in)`.
+        y: Targets `(m, out)`.
+        optimizer: An optimizer instance (default `SGD(0.1, 0.9)`).
+        epochs: A positive integer.
+        batch_size: A positive integer (default: all `m` rows in one batch).
+        seed: Drives shuffling and dropout masks (never the global RNG).
+        on_epoch: Called as `on_epoch(epoch, loss)` after each epoch.
 
     Returns:
         A [`History`][layerkit.History] of mean epoch losses.
 
     Raises:
-        ConfigError: an argument is of the wrong kind or out of range.
+        ConfigError: An argument is of the wrong kind or out of range.
     """
     if not isinstance(model, Sequential):
         msg = f"fit: 'model' must be a Sequential with a loss, got {describe_array(model)}."
