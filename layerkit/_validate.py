@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -122,9 +122,17 @@ def as_batch(value: ArrayLike, *, name: str, features: int | None, owner: str) -
     return array
 
 
-def is_integer(value: object) -> bool:
+def is_integer(value: object) -> TypeGuard[int | np.integer[Any]]:
     """True for Python and numpy integers (not booleans)."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def positive_int(value: object, *, name: str, owner: str) -> int:
+    """`value` as an int if it is a positive Python or numpy integer, else a ConfigError."""
+    if not is_integer(value) or int(value) < 1:
+        msg = f"{owner}: '{name}' must be a positive integer (got {value!r})."
+        raise ConfigError(msg)
+    return int(value)
 
 
 def is_real(value: object) -> bool:
@@ -141,7 +149,7 @@ def as_rng(seed: object, *, owner: str, name: str = "seed") -> np.random.Generat
         ok = all(is_integer(item) and int(item) >= 0 for item in seed)
     else:
         ok = seed is None or isinstance(seed, np.random.SeedSequence | np.random.BitGenerator)
-        ok = ok or (is_integer(seed) and int(seed) >= 0)  # type: ignore[call-overload]
+        ok = ok or (is_integer(seed) and int(seed) >= 0)
     if not ok:
         msg = (
             f"{owner}: '{name}' must be None, a non-negative integer or a numpy Generator "

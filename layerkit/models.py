@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, Integer, SeedLike
-from layerkit._validate import as_rng
+from layerkit._validate import as_rng, is_integer
 from layerkit.errors import ConfigError, describe_array
 from layerkit.layers import Linear, ReLU, Sigmoid
 from layerkit.layers.linear import InitScheme
@@ -64,9 +64,7 @@ def mlp(
             f"(got {describe_array(widths)})."
         )
         raise ConfigError(msg) from None
-    if len(sizes) < 2 or any(
-        isinstance(w, bool) or not isinstance(w, int | np.integer) or w < 1 for w in sizes
-    ):
+    if len(sizes) < 2 or any(not is_integer(w) or w < 1 for w in sizes):
         msg = f"mlp: 'widths' must be two or more positive integers (got {list(widths)!r})."
         raise ConfigError(msg)
     rng = as_rng(seed, owner="mlp")

@@ -10,35 +10,33 @@ why the notebook's one-number check is kept for continuity only: for a verdict u
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
-from typing import Unpack
 
-import attrs
 import numpy as np
 
-from layerkit._typing import Array, ArrayLike, Float64Array
-from layerkit._validate import as_float_array, is_integer
-from layerkit.errors import (
-    CacheError,
-    ConfigError,
-    DTypeError,
-    GradientSpecError,
-    ShapeError,
-    describe_array,
+from layerkit._seed import (
+    CACHE_NAMES,
+    GRADIENT_CHECK_N_THRESHOLD,
+    GRADIENT_CHECK_THRESHOLD,
+    PARAMETER_KEYS,
+    check_epsilon,
+    check_gradient_shapes,
+    check_parameters,
+    check_X,
+    check_Y,
+    real_number,
+    require_keys,
+    seed_difference,
+    seed_message,
+    shape_of,
 )
-from layerkit.gradcheck.api import check_function, check_model
-from layerkit.gradcheck.options import CheckKwargs
-from layerkit.gradcheck.report import GradCheckReport
+from layerkit._seed_comparison import Comparison, compare_checks
+from layerkit._typing import Array, ArrayLike
+from layerkit._validate import as_float_array
+from layerkit.errors import CacheError, ConfigError, GradientSpecError
 from layerkit.layers import Linear, ReLU
 from layerkit.layers.activations import sigmoid as _stable_sigmoid
-from layerkit.losses import check_targets
-from layerkit.models import (
-    SEED_PARAMETER_SHAPES,
-    fraud_net_from_arrays,
-    fraud_net_seed_case,
-    seed_parameters,
-)
+from layerkit.models import SEED_PARAMETER_SHAPES, fraud_net_from_arrays, seed_parameters
 from layerkit.params import ParamSpec, TensorSpec
 from layerkit.sequential import Sequential, SequentialCache
 
@@ -65,39 +63,20 @@ __all__ = [
     "vector_to_dictionary",
 ]
 
-PARAMETER_KEYS: tuple[str, ...] = tuple(SEED_PARAMETER_SHAPES)
-"""The seed's parameter names, in the order of its flat vector: `W1, b1, W2, b2, W3, b3`."""
-
-GRADIENT_CHECK_THRESHOLD = 1e-7
-"""The seed's 1-D pass mark: `difference < 1e-7`."""
-
-GRADIENT_CHECK_N_THRESHOLD = 1.2e-7
-"""The seed's N-D pass mark: `difference <= 1.2e-7`."""
-
-_CACHE_NAMES = tuple(f"{kind}{k}" for k in (1, 2, 3) for kind in ("Z", "A", "W", "b"))
-
-
 # -- 1-dimensional gradient checking -----------------------------------------------------------
-
-
-def _real_number(value: object, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        msg = f"{where}: '{name}' must be a real number (got {describe_array(value)})."
-        raise DTypeError(msg)
-    return float(value)
 
 
 def forward_propagation(x: float, theta: float) -> float:
     """The seed's 1-D model `J(theta) = theta * x`."""
-    _real_number(x, "x", "forward_propagation")
-    _real_number(theta, "theta", "forward_propagation")
+    real_number(x, "x", "forward_propagation")
+    real_number(theta, "theta", "forward_propagation")
     return theta * x
 
 
 def backward_propagation(x: float, theta: float) -> float:
     """The derivative of [`forward_propagation`][layerkit.notebook.forward_propagation]: `x`."""
-    _real_number(x, "x", "backward_propagation")
-    _real_number(theta, "theta", "backward_propagation")
+    real_number(x, "x", "backward_propagation")
+    real_number(theta, "theta", "backward_propagation")
     return x
 
 
@@ -108,28 +87,14 @@ def gradient_check(x: float, theta: float, epsilon: float = 1e-7, *, verbose: bo
     With `verbose`, prints "The gradient is correct!" below 1e-7, else "The gradient is
     wrong!" (also for a NaN difference, e.g. `x = 0`).
     """
-    _check_epsilon(epsilon, "gradient_check")
+    check_epsilon(epsilon, "gradient_check")
     J_plus = forward_propagation(x, theta + epsilon)
     J_minus = forward_propagation(x, theta - epsilon)
-    difference = _difference(backward_propagation(x, theta), (J_plus - J_minus) / (2 * epsilon))
+    difference = seed_difference(backward_propagation(x, theta), (J_plus - J_minus) / (2 * epsilon))
     if verbose:
         correct = difference < GRADIENT_CHECK_THRESHOLD
         print("The gradient is correct!" if correct else "The gradient is wrong!")
     return difference
-
-
-def _difference(grad: ArrayLike, gradapprox: ArrayLike) -> float:
-    """The seed's formula `||g - n|| / (||g|| + ||n||)` (NaN for 0 / 0)."""
-    numerator = np.linalg.norm(np.subtract(grad, gradapprox))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(numerator / (np.linalg.norm(grad) + np.linalg.norm(gradapprox)))
-
-
-def _check_epsilon(epsilon: object, where: str) -> None:
-    step = _real_number(epsilon, "epsilon", where)
-    if not (np.isfinite(step) and step > 0):
-        msg = f"{where}: 'epsilon' must be a positive finite number (got {epsilon!r})."
-        raise ConfigError(msg)
 
 
 # -- helpers the seed imported from gc_utils ---------------------------------------------------
@@ -151,11 +116,8 @@ def dictionary_to_vector(parameters: Mapping[str, ArrayLike]) -> tuple[Array, li
     Returns:
         `(theta, keys)`: a new array `(P, 1)`, and the parameter name of each entry.
     """
-    _require_keys(parameters, PARAMETER_KEYS, "dictionary_to_vector", "parameters", ConfigError)
-    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(parameters[k]))) for k in PARAMETER_KEYS))
-    selected = {k: parameters[k] for k in PARAMETER_KEYS}
-    theta = spec.flatten(selected, what="parameters", dtype=np.float64)
-    return theta.reshape(-1, 1), [t.name for t in spec for _ in range(t.size)]
+    theta, spec = _roll(parameters, PARAMETER_KEYS, "dictionary_to_vector", ConfigError)
+    return theta, [t.name for t in spec for _ in range(t.size)]
 
 
 def vector_to_dictionary(
@@ -170,45 +132,29 @@ def vector_to_dictionary(
     if not isinstance(layout, Mapping):
         msg = f"vector_to_dictionary: 'shapes' must be a mapping name -> shape, got {type(layout).__name__}."
         raise ConfigError(msg)
-    _require_keys(layout, PARAMETER_KEYS, "vector_to_dictionary", "shapes", ConfigError)
-    spec = ParamSpec(tuple(TensorSpec(k, _shape(layout[k], k)) for k in PARAMETER_KEYS))
+    require_keys(layout, PARAMETER_KEYS, "vector_to_dictionary", "shapes", ConfigError)
+    spec = ParamSpec(tuple(TensorSpec(k, shape_of(layout[k], k)) for k in PARAMETER_KEYS))
     return spec.unflatten(theta, owner="vector_to_dictionary")
-
-
-def _shape(value: object, key: str) -> tuple[int, ...]:
-    dims = tuple(value) if isinstance(value, tuple | list) else None
-    if dims is None or not all(is_integer(d) and int(d) >= 0 for d in dims):
-        msg = (
-            f"vector_to_dictionary: shapes[{key!r}] must be a tuple of non-negative integers, "
-            f"got {value!r}."[:200]
-        )
-        raise ConfigError(msg)
-    return tuple(int(d) for d in dims)
 
 
 def gradients_to_vector(gradients: Mapping[str, ArrayLike]) -> Array:
     """Roll `dW1, db1, ..., db3` into one column `(P, 1)`; other keys (`dZ3`...) are ignored."""
     keys = tuple(f"d{k}" for k in PARAMETER_KEYS)
-    _require_keys(gradients, keys, "gradients_to_vector", "gradients", GradientSpecError)
-    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(gradients[k]))) for k in keys))
-    vector = spec.flatten({k: gradients[k] for k in keys}, what="gradients", dtype=np.float64)
-    return vector.reshape(-1, 1)
+    return _roll(gradients, keys, "gradients_to_vector", GradientSpecError)[0]
 
 
-def _require_keys(
-    mapping: Mapping[str, object],
+def _roll(
+    arrays: Mapping[str, ArrayLike],
     keys: Sequence[str],
     where: str,
-    what: str,
     error: type[ConfigError] | type[GradientSpecError],
-) -> None:
-    if not isinstance(mapping, Mapping):
-        msg = f"{where}: '{what}' must be a dict with keys {list(keys)} (got {type(mapping).__name__})."
-        raise error(msg)
-    missing = [k for k in keys if k not in mapping]
-    if missing:
-        msg = f"{where}: '{what}' is missing {missing} (needs {', '.join(keys)})."
-        raise error(msg)
+) -> tuple[Array, ParamSpec]:
+    """The arrays of `keys` rolled into one float64 column `(P, 1)`, and their layout."""
+    what = "parameters" if error is ConfigError else "gradients"
+    require_keys(arrays, keys, where, what, error)
+    spec = ParamSpec(tuple(TensorSpec(k, tuple(np.shape(arrays[k]))) for k in keys))
+    vector = spec.flatten({k: arrays[k] for k in keys}, what=what, dtype=np.float64)
+    return vector.reshape(-1, 1), spec
 
 
 # -- N-dimensional: the fraud-detection net -----------------------------------------------------
@@ -234,60 +180,6 @@ class NotebookCache(tuple[Array, ...]):
     body_cache: SequentialCache
 
 
-def _check_parameters(parameters: Mapping[str, ArrayLike], where: str) -> dict[str, Array]:
-    """The six arrays as float, shapes checked in the seed's terms (b as (out, 1) or (out,))."""
-    _require_keys(parameters, PARAMETER_KEYS, where, "parameters", ConfigError)
-    arrays: dict[str, Array] = {}
-    width: int | None = None
-    for k in (1, 2, 3):
-        W = as_float_array(parameters[f"W{k}"], name=f"parameters['W{k}']", ndim=2)
-        b = as_float_array(parameters[f"b{k}"], name=f"parameters['b{k}']")
-        out_features, in_features = W.shape
-        if width is not None and in_features != width:
-            msg = (
-                f"{where}: parameters['W{k}'] must have {width} columns to follow "
-                f"W{k - 1} of shape {arrays[f'W{k - 1}'].shape}, got shape {W.shape}."
-            )
-            raise ShapeError(msg)
-        if b.shape not in ((out_features, 1), (out_features,)):
-            msg = (
-                f"{where}: parameters['b{k}'] must have shape ({out_features}, 1) to match "
-                f"W{k} of shape {W.shape}, got shape {b.shape}."
-            )
-            raise ShapeError(msg)
-        if k == 3 and out_features != 1:
-            msg = (
-                f"{where}: parameters['W3'] must have 1 row (one output unit), got shape {W.shape}."
-            )
-            raise ShapeError(msg)
-        arrays[f"W{k}"], arrays[f"b{k}"] = W, b
-        width = out_features
-    return arrays
-
-
-def _check_X(X: ArrayLike, features: int, where: str) -> Array:
-    array = as_float_array(X, name="X", dtype=np.float64)
-    if array.ndim != 2 or array.shape[0] != features or array.shape[1] < 1:
-        hint = ""
-        if array.ndim == 2 and array.shape[1] == features:
-            hint = " (batch-first data of shape (m, features)? pass X.T)"
-        msg = (
-            f"{where}: 'X' must have shape ({features}, m), one example per column as in the "
-            f"seed, got shape {array.shape}{hint}."
-        )
-        raise ShapeError(msg)
-    return array
-
-
-def _check_Y(Y: ArrayLike, m: int, where: str) -> Array:
-    """Labels `(1, m)` (or the seed's 1-D `(m,)`) in [0, 1], as `(1, m)`."""
-    array = as_float_array(Y, name="Y", dtype=np.float64)
-    if array.shape not in ((1, m), (m,)):
-        msg = f"{where}: 'Y' must have shape (1, {m}) (one label per column of X), got shape {array.shape}."
-        raise ShapeError(msg)
-    return check_targets(array.reshape(m, 1), (m, 1), owner=where).reshape(1, m)
-
-
 def _seed_names(model: Sequential) -> list[str]:
     """The seed's name of each layer's output: `Z<k>` after the k-th Linear, else `A<k>`."""
     names, k = [], 0
@@ -299,8 +191,8 @@ def _seed_names(model: Sequential) -> list[str]:
 
 def _forward(X: ArrayLike, parameters: Mapping[str, ArrayLike], where: str) -> NotebookCache:
     """Run the fraud net holding `parameters` on `X.T`, and name what the seed caches."""
-    arrays = _check_parameters(parameters, where)
-    x = _check_X(X, int(arrays["W1"].shape[1]), where).T
+    arrays = check_parameters(parameters, where)
+    x = check_X(X, int(arrays["W1"].shape[1]), where).T
     model = fraud_net_from_arrays(arrays)
     logits, body_cache, outputs = model.forward(x, layers=len(model.body), intermediates=True)
     probabilities = model[len(model.body) :].predict(logits)
@@ -309,7 +201,7 @@ def _forward(X: ArrayLike, parameters: Mapping[str, ArrayLike], where: str) -> N
     seed = {k: v.T for k, v in named.items()} | {
         k: v.reshape(len(v), -1) for k, v in params.items()
     }
-    cache = NotebookCache(seed[k] for k in _CACHE_NAMES)
+    cache = NotebookCache(seed[k] for k in CACHE_NAMES)
     cache.model, cache.x, cache.logits, cache.body_cache = model, x, logits, body_cache
     return cache
 
@@ -334,9 +226,9 @@ def forward_propagation_n(
         `(cost, cache)`, `cache` a [`NotebookCache`][layerkit.notebook.NotebookCache].
     """
     cache = _forward(X, parameters, "forward_propagation_n")
-    A3 = dict(zip(_CACHE_NAMES, cache, strict=True))["A3"]
+    A3 = dict(zip(CACHE_NAMES, cache, strict=True))["A3"]
     m = A3.shape[1]
-    labels = _check_Y(Y, m, "forward_propagation_n")
+    labels = check_Y(Y, m, "forward_propagation_n")
     with np.errstate(divide="ignore", invalid="ignore"):
         logprobs = np.multiply(-np.log(A3), labels) + np.multiply(-np.log(1 - A3), 1 - labels)
     return float(1.0 / m * np.sum(logprobs)), cache
@@ -345,25 +237,25 @@ def forward_propagation_n(
 def _resolve_cache(X: ArrayLike, cache: Sequence[ArrayLike], where: str) -> NotebookCache:
     """The layerkit forward behind `cache`, refusing one that did not come from this `X`."""
     if isinstance(cache, NotebookCache):
-        if not np.array_equal(_check_X(X, cache.x.shape[1], where).T, cache.x):
+        if not np.array_equal(check_X(X, cache.x.shape[1], where).T, cache.x):
             msg = (
                 f"{where}: 'cache' comes from forward_propagation_n on a different X; "
                 "pass the cache returned for this X."
             )
             raise CacheError(msg)
         return cache
-    if not isinstance(cache, Sequence) or len(cache) != len(_CACHE_NAMES):
+    if not isinstance(cache, Sequence) or len(cache) != len(CACHE_NAMES):
         length = len(cache) if isinstance(cache, Sequence) else "?"
         msg = (
-            f"{where}: 'cache' must be the 12-tuple ({', '.join(_CACHE_NAMES)}) returned by "
+            f"{where}: 'cache' must be the 12-tuple ({', '.join(CACHE_NAMES)}) returned by "
             f"forward_propagation_n, got {type(cache).__name__} of length {length}."
         )
         raise CacheError(msg)
     # A plain 12-tuple (e.g. from the seed's own forward): rerun the forward of its W1..b3 on
     # X, and refuse it if its Z and A differ.
-    given = dict(zip(_CACHE_NAMES, cache, strict=True))
+    given = dict(zip(CACHE_NAMES, cache, strict=True))
     rebuilt = _forward(X, {k: given[k] for k in PARAMETER_KEYS}, where)
-    for name, ours in zip(_CACHE_NAMES, rebuilt, strict=True):
+    for name, ours in zip(CACHE_NAMES, rebuilt, strict=True):
         theirs = as_float_array(given[name], name=f"cache {name}", allow_nonfinite=True)
         if name[0] in "ZA" and (
             theirs.shape != ours.shape or not np.allclose(theirs, ours, rtol=1e-9, atol=1e-12)
@@ -398,7 +290,7 @@ def backward_propagation_n(
     where = "backward_propagation_n"
     resolved = _resolve_cache(X, cache, where)
     model, m = resolved.model, resolved.x.shape[0]
-    grad_logits = model.loss_grad(resolved.logits, _check_Y(Y, m, where).T)
+    grad_logits = model.loss_grad(resolved.logits, check_Y(Y, m, where).T)
     _, grads, grad_outputs = model.backward(resolved.body_cache, grad_logits, intermediates=True)
     names = _seed_names(model)[: len(grad_outputs)]
     summed = {f"d{n}": m * g.T for n, g in zip(names, grad_outputs, strict=True)}
@@ -434,10 +326,9 @@ def gradient_check_n(
     """The seed's N-D gradient check, kept for continuity: a weak check, not a verdict.
 
     A central difference of the seed's cost with step `epsilon` for each entry of
-    `parameters` (`W1..b3`, seed shapes; none of the arguments is modified), then one
-    difference against `gradients` (`dW1..db3`). With `verbose`, prints "Your backward
-    propagation works perfectly fine! difference = ..." when it is `<= 1.2e-7`, else "There
-    is a mistake in the backward propagation! difference = ..." (also for NaN).
+    `parameters` (`W1..b3`; none is modified), then one difference against `gradients`
+    (`dW1..db3`). With `verbose`, prints the seed's "Your backward propagation works perfectly
+    fine! difference = ..." when it is `<= 1.2e-7`, else "There is a mistake ..." (also NaN).
 
     Returns:
         The difference: about 1.19e-7 on the seed's test case with the correct backward,
@@ -447,18 +338,10 @@ def gradient_check_n(
         GradientSpecError: A gradient is missing or not of its parameter's shape.
     """
     where = "gradient_check_n"
-    _check_epsilon(epsilon, where)
+    check_epsilon(epsilon, where)
     theta, _ = dictionary_to_vector(parameters)
     grad = gradients_to_vector(gradients)
-    shapes = {k: tuple(np.shape(parameters[k])) for k in PARAMETER_KEYS}
-    for key in PARAMETER_KEYS:
-        given = tuple(np.shape(gradients[f"d{key}"]))
-        if given != shapes[key] and not (key[0] == "b" and np.prod(given) == np.prod(shapes[key])):
-            msg = (
-                f"{where}: gradients['d{key}'] must have the shape of parameters['{key}'] "
-                f"{shapes[key]}, got {given}."
-            )
-            raise GradientSpecError(msg)
+    shapes = check_gradient_shapes(parameters, gradients, where)
     gradapprox = np.zeros_like(theta)
     for i in range(len(theta)):
         step = np.zeros_like(theta)
@@ -466,16 +349,10 @@ def gradient_check_n(
         J_plus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta + step, shapes))
         J_minus, _ = forward_propagation_n(X, Y, vector_to_dictionary(theta - step, shapes))
         gradapprox[i] = (J_plus - J_minus) / (2 * epsilon)
-    difference = _difference(grad, gradapprox)
+    difference = seed_difference(grad, gradapprox)
     if verbose:
-        print(f"{_seed_message(difference)} difference = {difference}")
+        print(f"{seed_message(difference)} difference = {difference}")
     return difference
-
-
-def _seed_message(difference: float) -> str:
-    if difference <= GRADIENT_CHECK_N_THRESHOLD:  # False for NaN: never a pass
-        return "Your backward propagation works perfectly fine!"
-    return "There is a mistake in the backward propagation!"
 
 
 def gradient_check_n_test_case() -> tuple[Array, Array, dict[str, Array]]:
@@ -485,128 +362,3 @@ def gradient_check_n_test_case() -> tuple[Array, Array, dict[str, Array]]:
     call. `Y` is `[[1., 1., 0.]]`; the seed's 1-D `[1, 1, 0]` is accepted too.
     """
     return seed_parameters()
-
-
-# -- the seed's check next to layerkit's --------------------------------------------------------
-
-
-def _summary(report: GradCheckReport) -> str:
-    """One line per verdict: `fail: b1 (4/5 entries), W2 (4/15 entries); pass: W1, b2, ...`."""
-    parts: list[str] = []
-    for verdict in ("fail", "inconclusive", "pass"):
-        names: list[str] = []
-        for tensor in (t for t in report.tensors if t.verdict == verdict):
-            if verdict == "fail" and tensor.checked:
-                names.append(f"{tensor.name} ({tensor.n_fail}/{tensor.checked} entries)")
-            elif verdict == "inconclusive" and tensor.reasons:
-                why = ", ".join(f"{k}: {v}" for k, v in sorted(tensor.reasons.items()))
-                names.append(f"{tensor.name} ({why})")
-            else:
-                names.append(tensor.name)
-        if names:
-            parts.append(f"{verdict}: " + ", ".join(names))
-    return "; ".join(parts)
-
-
-@attrs.frozen
-class Comparison:
-    """The seed's `gradient_check_n` and layerkit's checks on the seed's test case.
-
-    Attributes:
-        bugs: Whether the backward has the seed's planted bugs.
-        seed_difference: The seed's one number, and `seed_message` what it prints for it.
-        function_report: [`check_function`][layerkit.check_function] on the seed's cost (on
-            probabilities); `stable_report` the same from the logits.
-        model_report: [`check_model`][layerkit.check_model] on the fraud net: layerkit's own
-            backward (never bugged).
-        max_probability: The largest output probability.
-        seed_cost: The cost at the point by the seed's formula; `stable_cost` from logits.
-    """
-
-    bugs: bool
-    seed_difference: float
-    seed_message: str
-    function_report: GradCheckReport
-    stable_report: GradCheckReport
-    model_report: GradCheckReport
-    max_probability: float
-    seed_cost: float
-    stable_cost: float
-
-    @property
-    def cost_gap(self) -> float:
-        """`|seed_cost - stable_cost|`: the seed cost's rounding error at the point."""
-        return abs(self.seed_cost - self.stable_cost)
-
-    @property
-    def seed_passed(self) -> bool:
-        """True when the seed's check would print that backprop works (never for NaN)."""
-        return bool(self.seed_difference <= GRADIENT_CHECK_N_THRESHOLD)
-
-    def __str__(self) -> str:
-        rows = {
-            "check_function, the seed's cost log(1 - A3)": self.function_report,
-            "check_function, the same cost from logits": self.stable_report,
-            "check_model, the fraud net's own backward": self.model_report,
-        }
-        width = max(map(len, rows))
-        threshold = GRADIENT_CHECK_N_THRESHOLD
-        lines = [
-            f"The seed's test case (X of shape (4, 3)), "
-            f"backward_propagation_n{'_with_seed_bugs' * self.bugs}:\n",
-            f"seed gradient_check_n (h = 1e-7, one number, pass if <= {threshold:g}):",
-            f"  difference {self.seed_difference:.4e} -> {self.seed_message}\n",
-            "layerkit (per entry; pass / fail / inconclusive):",
-        ]
-        for label, report in rows.items():
-            lines += [f"  {label:{width}}  {report.verdict.upper()}"]
-            lines += [f"  {'':{width}}  {_summary(report)}"]
-        if self.bugs:
-            lines += ["  (check_model checks layerkit's own backward, which has no planted bugs.)"]
-        noisy = [t.name for t in self.function_report if t.reasons.get("noisy")]
-        if noisy:
-            ulps = self.cost_gap / (np.finfo(np.float64).eps * abs(self.stable_cost))
-            lines += [
-                f"\nWhy {', '.join(noisy)} is 'inconclusive (noisy)' on the seed's cost: A3 reaches "
-                f"{self.max_probability:.4f}, so the\nseed's log(1 - A3) is off the exact cost by "
-                f"{self.cost_gap:.1e} ({ulps:.0f} ulps; the checker allows for 8): too\nnoisy "
-                "to confirm the smallest slopes. The same backward passes on the cost from logits."
-            ]
-        return "\n".join([*lines, "", str(self.function_report)])
-
-
-def compare_checks(bugs: bool = False, **options: Unpack[CheckKwargs]) -> Comparison:
-    """The seed's `gradient_check_n` and layerkit's checks on the seed's test case, as a
-    [`Comparison`][layerkit.notebook.Comparison] (`print` it).
-
-    Args:
-        bugs: Check the backward with the seed's bugs instead of the fixed one.
-        **options: For every layerkit check, as in [`CheckOptions`][layerkit.CheckOptions].
-    """
-    X, Y, parameters = gradient_check_n_test_case()
-    backward = backward_propagation_n_with_seed_bugs if bugs else backward_propagation_n
-    cost, cache = forward_propagation_n(X, Y, parameters)
-    seed_difference = gradient_check_n(parameters, backward(X, Y, cache), X, Y, verbose=False)
-
-    def seed_cost(point: dict[str, Float64Array]) -> float:
-        return forward_propagation_n(X, Y, point)[0]
-
-    def stable_cost(point: Mapping[str, Array]) -> float:
-        return fraud_net_from_arrays(point).loss_value(X.T, Y.T)
-
-    def gradients(point: dict[str, Float64Array]) -> dict[str, Array]:
-        grads = backward(X, Y, forward_propagation_n(X, Y, point)[1])
-        return {key: grads[f"d{key}"] for key in PARAMETER_KEYS}
-
-    case = fraud_net_seed_case()
-    return Comparison(
-        bugs=bool(bugs),
-        seed_difference=seed_difference,
-        seed_message=_seed_message(seed_difference),
-        function_report=check_function(seed_cost, gradients, parameters, **options),
-        stable_report=check_function(stable_cost, gradients, parameters, **options),
-        model_report=check_model(case.model, case.x, case.y, **options),
-        max_probability=float(np.max(dict(zip(_CACHE_NAMES, cache, strict=True))["A3"])),
-        seed_cost=cost,
-        stable_cost=stable_cost(parameters),
-    )

@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, Integer, Real, SeedLike
-from layerkit._validate import as_float_array, as_rng, is_integer, is_real
+from layerkit._validate import as_float_array, as_rng, is_real, positive_int
 from layerkit.errors import ConfigError, ShapeError, describe_array
 from layerkit.params import assign_arrays, check_writable
 from layerkit.sequential import Sequential
@@ -117,28 +117,27 @@ def fit(
     seed: SeedLike = 0,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> History:
-    """Train `model` in place on `x` `(m, in)`, `y` `(m, out)` with mini-batches.
+    """Train `model` in place with mini-batches.
 
-    Every argument is checked before the first update. If anything raises during training
-    (a NaN gradient, `on_epoch` raising...), the model's parameters and the optimizer's state
-    are restored to what they were at the call, and the error propagates. Ctrl-C
-    (`KeyboardInterrupt`) is not an error: the model keeps the updates made so far.
+    Arguments are all checked before the first update. If training raises (a NaN gradient,
+    `on_epoch`...), the parameters and the optimizer's state are restored and the error
+    propagates; after Ctrl-C the model keeps the updates made so far.
 
     Args:
-        model: a [`Sequential`][layerkit.Sequential] with a loss.
-        x: inputs `(m, in)`.
-        y: targets `(m, out)`.
-        optimizer: an optimizer instance (default `SGD(0.1, 0.9)`).
-        epochs: a positive integer (Python or numpy).
-        batch_size: a positive integer (default: all `m` rows in one batch).
-        seed: drives shuffling and dropout masks (never the global RNG).
-        on_epoch: called as `on_epoch(epoch, loss)` after each epoch.
+        model: A [`Sequential`][layerkit.Sequential] with a loss.
+        x: Inputs `(m, in)`.
+        y: Targets `(m, out)`.
+        optimizer: An optimizer instance (default `SGD(0.1, 0.9)`).
+        epochs: A positive integer.
+        batch_size: A positive integer (default: all `m` rows in one batch).
+        seed: Drives shuffling and dropout masks (never the global RNG).
+        on_epoch: Called as `on_epoch(epoch, loss)` after each epoch.
 
     Returns:
         A [`History`][layerkit.History] of mean epoch losses.
 
     Raises:
-        ConfigError: an argument is of the wrong kind or out of range.
+        ConfigError: An argument is of the wrong kind or out of range.
     """
     if not isinstance(model, Sequential):
         msg = f"fit: 'model' must be a Sequential with a loss, got {describe_array(model)}."
@@ -147,14 +146,10 @@ def fit(
         raise ConfigError("fit: the model has no loss; build it with loss=BCELoss().")
     inputs = model.check_input(x)
     targets = model.check_targets(as_float_array(y, name="y"), inputs.shape[0])
-    if not is_integer(epochs) or int(epochs) < 1:
-        msg = f"fit: 'epochs' must be a positive integer (got {epochs!r})."
-        raise ConfigError(msg)
-    m = inputs.shape[0]
-    size = m if batch_size is None else batch_size
-    if not is_integer(size) or int(size) < 1:
-        msg = f"fit: 'batch_size' must be a positive integer (got {batch_size!r})."
-        raise ConfigError(msg)
+    n_epochs = positive_int(epochs, name="epochs", owner="fit")
+    size = positive_int(
+        inputs.shape[0] if batch_size is None else batch_size, name="batch_size", owner="fit"
+    )
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
             got = f"the class {optimizer.__name__} (pass an instance: {optimizer.__name__}())"
@@ -171,7 +166,7 @@ def fit(
     start = model.flatten()
     saved_state = copy.deepcopy(vars(opt)) if hasattr(opt, "__dict__") else None
     try:
-        return _train(model, inputs, targets, opt, int(epochs), int(size), rng, on_epoch)
+        return _train(model, inputs, targets, opt, n_epochs, size, rng, on_epoch)
     except Exception:
         assign_arrays(model.params(), model.param_spec.unflatten(start), owner="fit")
         if saved_state is not None:

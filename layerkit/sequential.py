@@ -10,22 +10,17 @@ from typing import Any, Literal, overload
 import attrs
 import numpy as np
 
+from layerkit import _layer_stack as stack
 from layerkit._backward import checked_backward, layer_label
+from layerkit._layer_stack import Noise, ParamRef
 from layerkit._typing import Array, ArrayLike, Integer, SeedLike
-from layerkit._validate import (
-    as_batch,
-    as_float_array,
-    as_float_dtype,
-    as_rng,
-    is_integer,
-    nonfinite_summary,
-)
-from layerkit.errors import CacheError, ConfigError, NonFiniteError, ShapeError, describe_array
+from layerkit._validate import as_batch, as_float_array, as_float_dtype, as_rng
+from layerkit.errors import CacheError, ConfigError
 from layerkit.layers.base import Layer, run_layer
 from layerkit.losses import Loss, fused_loss
 from layerkit.params import ParamSpec
 
-Noise = Sequence[Array | None] | None
+__all__ = ["Noise", "ParamRef", "Sequential", "SequentialCache"]
 
 
 @attrs.frozen(eq=False)
@@ -47,14 +42,6 @@ class SequentialCache:
     noise: tuple[Array | None, ...]
 
 
-@attrs.frozen
-class ParamRef:
-    """Where a model parameter lives: layer `index` (0-based) and its `local` name there."""
-
-    index: int
-    local: str
-
-
 class Sequential:
     """Layers applied in order, with an optional loss.
 
@@ -74,73 +61,19 @@ class Sequential:
     """
 
     def __init__(self, *layers: Layer | Sequence[Layer], loss: Loss | None = None) -> None:
-        flat: list[Layer] = []
-        for item in layers:
-            if isinstance(item, Layer):
-                flat.append(item)
-            elif isinstance(item, Sequence) and not isinstance(item, str):
-                flat.extend(item)
-            else:
-                msg = f"Sequential: expected layers, got {type(item).__name__} {item!r}."
-                raise ConfigError(msg)
-        for position, layer in enumerate(flat):
-            if not isinstance(layer, Layer):
-                msg = f"Sequential: item {position} must be a layerkit Layer, got {type(layer).__name__}."
-                raise ConfigError(msg)
-            first = next(i for i, other in enumerate(flat) if other is layer)
-            if first != position and layer.param_spec.names:
-                msg = (
-                    f"Sequential: layer {position} ({layer.name}) is the same object as layer "
-                    f"{first}; its parameters would be named twice and their gradients not "
-                    "summed. Use two separate layers (or a copy)."
-                )
-                raise ConfigError(msg)
-        if not flat:
-            raise ConfigError("Sequential: needs at least one layer (got none).")
-        if loss is not None and not isinstance(loss, Loss):
-            msg = (
-                "Sequential: 'loss' must be a layerkit Loss (BCELoss, BCEWithLogitsLoss, "
-                f"MSELoss, SoftmaxCrossEntropyLoss or a Loss subclass) or None, got "
-                f"{type(loss).__name__}."
-            )
-            raise ConfigError(msg)
-        self.layers: tuple[Layer, ...] = tuple(flat)
+        flat = stack.flat_layers(layers, loss)
+        self.layers: tuple[Layer, ...] = flat
         self.loss: Loss | None = loss
         self._body_loss: Loss | None = None if loss is None else fused_loss(loss, flat[-1]) or loss
-        self._refs: dict[str, ParamRef] = {}
-        counter = 0
-        for index, layer in enumerate(self.layers):
-            counter += bool(layer.param_spec.names)
-            for local in layer.param_spec.names:
-                self._refs[f"{local}{counter}"] = ParamRef(index, local)
-        self._check_widths()
+        self._refs: dict[str, ParamRef] = stack.param_refs(flat)
+        stack.check_widths(flat)
 
     # -- structure ---------------------------------------------------------------------------
-
-    def _check_widths(self) -> None:
-        width: int | None = None
-        previous = "input"
-        for index, layer in enumerate(self.layers):
-            label = layer_label(index, layer)
-            if layer.in_features is not None and width is not None and layer.in_features != width:
-                msg = (
-                    f"Sequential: {label} expects {layer.in_features} input features but "
-                    f"{previous} gives {width}."
-                )
-                raise ShapeError(msg)
-            width = layer.in_features if layer.in_features is not None else width
-            width = layer.output_width(width) if width is not None else layer.out_features
-            previous = label
 
     @property
     def in_features(self) -> int | None:
         """Input width of the first layer that states one (None if none does)."""
-        for layer in self.layers:
-            if layer.in_features is not None:
-                return layer.in_features
-            if layer.out_features is not None:
-                return None
-        return None
+        return stack.input_width(self.layers)
 
     @property
     def fused_logits(self) -> bool:
@@ -209,9 +142,7 @@ class Sequential:
                 layer.set_params(local)
 
     def unflatten(self, vector: ArrayLike) -> None:
-        """Rebind all parameters to copies of the pieces of a flat vector.
-
-        Each parameter keeps its dtype; on any error nothing changes.
+        """Rebind all parameters to copies of a flat vector's pieces (dtypes kept; all or none).
 
         Raises:
             ShapeError: The vector's length is not the number of parameters.
@@ -282,47 +213,27 @@ class Sequential:
         layers: Integer | None = None,
         intermediates: bool = False,
     ) -> tuple[Array, SequentialCache] | tuple[Array, SequentialCache, tuple[Array, ...]]:
-        """Run a batch through the layers.
-
-        With neither `noise` nor `rng`, stochastic layers are the identity (evaluation).
-        `x` is copied in and `y` out, so a caller may reuse either buffer before `backward`.
+        """Run a batch through the layers (`x` copied in, `y` out: callers may reuse buffers).
 
         Args:
             x: The batch, `(m, in)`.
-            noise: Masks for stochastic layers, one entry per layer (e.g. an earlier
-                cache's `noise`).
-            rng: A seed or generator to draw fresh masks (training).
+            noise: One mask (or None) per layer, e.g. an earlier cache's `noise`.
+            rng: A seed or generator drawing fresh masks (training); with neither `noise` nor
+                `rng`, stochastic layers are the identity.
             layers: Stop after this many layers.
-            intermediates: Also return every layer's output.
+            intermediates: Also return a copy of every layer's output `(m, out_i)`.
 
         Returns:
-            `(y, cache)`, `y` of shape `(m, out)`; with `intermediates`, `(y, cache, outputs)`
-                where `outputs[i]` is a copy of layer `i`'s output `(m, out_i)`.
+            `(y, cache)`, `y` `(m, out)`; with `intermediates`, `(y, cache, outputs)`.
 
         Raises:
             ConfigError: A bad `layers`, `noise` or `rng`.
             NonFiniteError: A parameter holds NaN or Inf.
         """
-        if layers is not None and (not is_integer(layers) or not 0 <= layers <= len(self.layers)):
-            msg = (
-                f"Sequential.forward: 'layers' must be an integer in [0, {len(self.layers)}] "
-                f"or None, got {describe_array(layers)}."
-            )
-            raise ConfigError(msg)
-        stop = len(self.layers) if layers is None else int(layers)
-        if noise is not None and (isinstance(noise, str) or not isinstance(noise, Sequence)):
-            msg = (
-                "Sequential.forward: 'noise' must be a list with one mask (or None) per layer, "
-                f"got {describe_array(noise)}."
-            )
-            raise ConfigError(msg)
-        if noise is not None and len(noise) != len(self.layers):
-            msg = f"Sequential.forward: 'noise' needs one entry per layer ({len(self.layers)}), got {len(noise)}."
-            raise ConfigError(msg)
-        generator = None
-        if noise is None and rng is not None:
-            generator = as_rng(rng, owner="Sequential.forward", name="rng")
-        self._check_finite_params()
+        stop = stack.check_forward_options(len(self.layers), layers, noise)
+        use_rng = noise is None and rng is not None
+        generator = as_rng(rng, owner="Sequential.forward", name="rng") if use_rng else None
+        stack.check_finite_params(self)
         out = np.array(self.check_input(x), copy=True)
         caches: list[Any] = []
         inputs: list[Array] = []
@@ -342,17 +253,6 @@ class Sequential:
             return np.array(out, copy=True), cache, tuple(np.array(y) for y in outputs)
         return np.array(out, copy=True), cache
 
-    def _check_finite_params(self) -> None:
-        """Refuse NaN/Inf in a parameter, naming it (not a later activation that inherits it)."""
-        for name, array in self.params().items():
-            problem = nonfinite_summary(array)
-            if problem:
-                msg = (
-                    f"Sequential: parameter {name} of {self.layer_label(self._refs[name].index)} "
-                    f"holds {problem}; parameters must be finite."
-                )
-                raise NonFiniteError(msg)
-
     @overload
     def backward(
         self, cache: SequentialCache, grad_out: ArrayLike, *, intermediates: Literal[False] = False
@@ -364,19 +264,17 @@ class Sequential:
     def backward(
         self, cache: SequentialCache, grad_out: ArrayLike, *, intermediates: bool = False
     ) -> tuple[Array, dict[str, Array]] | tuple[Array, dict[str, Array], tuple[Array, ...]]:
-        """Back-propagate `grad_out` through the layers that made `cache`.
-
-        Every layer's backward is checked (keys, shapes, finiteness) and named on error.
+        """Back-propagate `grad_out` through the layers that made `cache`, checking each
+        layer's result (keys, shapes) and naming the layer on error.
 
         Args:
             cache: From this model's [`forward`][layerkit.Sequential.forward].
-            grad_out: Gradient with respect to the forward's output, of its shape `(m, out)`.
+            grad_out: Gradient with respect to the forward's output `(m, out)`.
             intermediates: Also return the gradient with respect to every layer's output.
 
         Returns:
-            `(grad_x, grads)`: `grad_x` of the input's shape, `grads` by model parameter name;
-                with `intermediates`, `(grad_x, grads, grad_outputs)` where `grad_outputs[i]`
-                is the gradient with respect to layer `i`'s output (the last is `grad_out`).
+            `(grad_x, grads)`, `grads` by model name; with `intermediates`, `(grad_x, grads,
+                grad_outputs)`, `grad_outputs[i]` for layer `i`'s output (the last: `grad_out`).
 
         Raises:
             CacheError: `cache` does not come from this model's forward.
@@ -386,17 +284,7 @@ class Sequential:
         if not isinstance(cache, SequentialCache) or cache.owner is not self:
             msg = "Sequential.backward: the cache does not come from this model's forward."
             raise CacheError(msg)
-        last = cache.outputs[-1]
-        grad = as_float_array(
-            grad_out, name="grad_out", allow_nonfinite=True, owner="Sequential.backward"
-        )
-        if grad.shape != last.shape:
-            msg = (
-                f"Sequential.backward: 'grad_out' must have the output's shape {last.shape}, "
-                f"got {grad.shape}."
-            )
-            raise ShapeError(msg)
-        grad = grad.astype(last.dtype, copy=False)
+        grad = stack.check_grad_out(grad_out, cache.outputs[-1])
         local: dict[int, dict[str, Array]] = {}
         grad_outputs: list[Array] = []
         for index in reversed(range(len(cache.caches))):
@@ -439,17 +327,13 @@ class Sequential:
         return self._require_loss().grad(body_out, y, owner=self._loss_owner)
 
     def check_targets(self, y: ArrayLike, m: int, *, width: int | None = None) -> Array:
-        """Validate targets for a batch of `m` against the model's output width.
-
-        A model of elementwise layers only states no width: then `y` of shape `(m, k)` sets
-        `k`, and any other `y` must be one label per sample. The loss decides what targets it
-        accepts (softmax cross-entropy: labels or one-hot).
+        """Validate targets for a batch of `m` against the model's output width, as the loss
+        accepts them. Without a stated width (elementwise layers only), `y` `(m, k)` sets `k`.
 
         Args:
             y: The targets.
             m: The batch size.
-            width: The predictions' width when the caller knows it (from a forward); else the
-                width the layers state.
+            width: The predictions' width if known (from a forward); else the layers' own.
 
         Returns:
             The targets as the loss uses them, `(m, k)` in the model's dtype.
@@ -459,18 +343,12 @@ class Sequential:
             TargetError: Targets the loss refuses.
         """
         loss = self._require_loss()
-        out_width = width if width is not None else self._output_width()
+        out_width = width if width is not None else stack.output_width(self.layers)
         if out_width is None:
             target = as_float_array(y, name="y", owner="Sequential")
             out_width = target.shape[1] if target.ndim == 2 and target.shape[0] == m else 1
         checked = loss.check_targets(y, (m, out_width), owner=self._loss_owner)
         return checked.astype(self.dtype, copy=False)
-
-    def _output_width(self) -> int | None:
-        width = self.in_features
-        for layer in self.layers:
-            width = None if width is None else layer.output_width(width)
-        return width
 
     def loss_and_grad(
         self,
@@ -488,15 +366,13 @@ class Sequential:
             y: Its targets.
             noise: As in [`forward`][layerkit.Sequential.forward].
             rng: As in [`forward`][layerkit.Sequential.forward].
-            params: All parameters by model name: evaluate a copy of the model holding these
-                arrays; the model's own are left alone.
+            params: All parameters by model name, evaluated on a copy of the model.
 
         Returns:
-            `(loss, grads)`, `grads` by model parameter name, each of its parameter's shape.
+            `(loss, grads)`, `grads` by model name, each of its parameter's shape.
         """
         body_out, cache = self._body_forward(x, noise, rng, params)
-        loss = self._require_loss()
-        value, grad_out = loss.value_and_grad(body_out, y, owner=self._loss_owner)
+        value, grad_out = self._require_loss().value_and_grad(body_out, y, owner=self._loss_owner)
         _, grads = cache.owner.backward(cache, grad_out)
         return value, grads
 
@@ -527,21 +403,4 @@ class Sequential:
         return out
 
     def __repr__(self) -> str:
-        lines = ["Sequential("]
-        width = self.in_features
-        params = self.params()
-        for index, layer in enumerate(self.layers):
-            shapes = ", ".join(
-                f"{n}{params[n].shape}" for n, r in self._refs.items() if r.index == index
-            )
-            out = layer.output_width(width) if width is not None else layer.out_features
-            io = f"{width if width is not None else '?'} -> {out if out is not None else '?'}"
-            lines.append(
-                f"  ({index}) {layer.name:<18} {io:<10} params: {layer.param_spec.size:>7}"
-                + (f"  [{shapes}]" if shapes else "")
-            )
-            width = out
-        loss = f"{self.loss!r}" + (" (from logits)" if self.fused_logits else "")
-        total = sum(layer.param_spec.size for layer in self.layers)
-        lines += [f"  loss: {loss}   total params: {total}", ")"]
-        return "\n".join(lines)
+        return stack.summary(self)

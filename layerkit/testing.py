@@ -1,10 +1,7 @@
-"""Testing helpers: assertions for users' own test suites (pytest or unittest), and the
-planted gradient bugs that the ``layerkit`` command, layerkit's tests and its examples use to
-show a check failing.
+"""Assertions for users' test suites, and planted gradient bugs that show a check failing.
 
-A planted bug wraps a real [`Linear`][layerkit.Linear]: the forward and the loss are exactly
-the wrapped layer's, only some parameter gradients of its backward are scaled (or one entry is
-shifted), so a correct checker must fail on exactly those tensors and nothing else.
+A planted bug wraps a real [`Linear`][layerkit.Linear] and scales some of its parameter
+gradients (or shifts one entry): a correct checker fails on exactly those tensors.
 """
 
 from __future__ import annotations
@@ -23,20 +20,18 @@ from layerkit.layers.linear import Linear, LinearCache
 from layerkit.sequential import Sequential
 
 SEED_BUGS: dict[str, float] = {"W2": 2.0, "b1": 4.0}
-"""The seed notebook's planted bugs: ``dW2`` doubled, ``db1`` times four."""
+"""The seed notebook's planted bugs: `dW2` doubled, `db1` times four."""
 
 
 class ScaledGradLinear(Linear):
-    """A [`Linear`][layerkit.Linear] whose backward gets some parameter gradients wrong.
-
-    The forward, the parameters and the input gradient are the wrapped layer's; the gradient of
-    each local name in ``scale`` (``W``, ``b``) is multiplied by its factor, and ``poke`` (if
-    given) adds ``amount`` to one entry of one gradient.
+    """A [`Linear`][layerkit.Linear] whose backward gets some parameter gradients wrong
+    (forward, parameters and input gradient are the wrapped layer's).
 
     Args:
-        base: the layer whose parameters are copied.
-        scale: local name -> factor, e.g. ``{"W": 2.0}``.
-        poke: ``(local name, index, amount)``: one wrong entry, e.g. ``("b", (0,), 1e-3)``.
+        base: The layer whose parameters are copied.
+        scale: Local name -> factor for its gradient, e.g. `{"W": 2.0}`.
+        poke: `(local name, index, amount)` added to one gradient entry, e.g.
+            `("b", (0,), 1e-3)`.
     """
 
     def __init__(
@@ -64,20 +59,19 @@ class ScaledGradLinear(Linear):
 
 
 def plant_gradient_bugs(model: Sequential, factors: Mapping[str, float]) -> Sequential:
-    """A copy of ``model`` whose gradients of the named tensors are multiplied by their factors.
-
-    Each named tensor must belong to a [`Linear`][layerkit.Linear] layer, which is replaced by
-    a [`ScaledGradLinear`][layerkit.testing.ScaledGradLinear]; ``model`` itself is untouched.
+    """A copy of `model` whose named tensors' gradients are multiplied by their factors, each
+    [`Linear`][layerkit.Linear] holding one replaced by a
+    [`ScaledGradLinear`][layerkit.testing.ScaledGradLinear].
 
     Args:
-        model: the model (its loss is kept).
-        factors: model tensor name -> factor, e.g. ``{"W2": 2.0, "b1": 4.0}``.
+        model: The model (untouched; its loss is kept).
+        factors: Model tensor name -> factor, e.g. `{"W2": 2.0, "b1": 4.0}`.
 
     Returns:
         The bugged copy.
 
     Raises:
-        ConfigError: a name is not one of the model's tensors, or its layer is not a Linear.
+        ConfigError: A name is not one of the model's tensors, or its layer is not a Linear.
     """
     names = model.param_spec.names
     by_layer: dict[int, dict[str, float]] = {}
@@ -101,12 +95,11 @@ def plant_gradient_bugs(model: Sequential, factors: Mapping[str, float]) -> Sequ
 
 
 def inject_seed_bugs(model: Sequential) -> Sequential:
-    """A copy of ``model`` with the seed notebook's bugs planted: ``dW2`` doubled and ``db1``
-    times four (see [`plant_gradient_bugs`][layerkit.testing.plant_gradient_bugs]).
+    """A copy of `model` with the seed's bugs planted: `dW2` doubled, `db1` times four (see
+    [`plant_gradient_bugs`][layerkit.testing.plant_gradient_bugs]).
 
     Raises:
-        ConfigError: the model has no ``W2`` or ``b1`` in a Linear layer (the message names
-            the ``--inject-seed-bugs`` flag, which calls this).
+        ConfigError: No `W2` or `b1` in a Linear layer (named after `--inject-seed-bugs`).
     """
     try:
         return plant_gradient_bugs(model, SEED_BUGS)

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 
 from layerkit._typing import Array, ArrayLike, SeedLike
-from layerkit._validate import as_float_array, as_float_dtype, as_rng
+from layerkit._validate import as_float_array, as_float_dtype, as_rng, positive_int
 from layerkit.errors import ConfigError, LayerkitError, ShapeError
 from layerkit.layers.base import Layer
 
@@ -41,13 +41,6 @@ def init_weights(
     raise ConfigError(msg)
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) < 1:
-        msg = f"Linear: '{name}' must be a positive integer (got {value!r})."
-        raise ConfigError(msg)
-    return int(value)
-
-
 class Linear(Layer):
     """Fully connected layer: `y = x @ W.T + b`, with `W (out, in)` (the seed's and torch's
     layout) and `b (out,)` (zeros at init).
@@ -74,8 +67,8 @@ class Linear(Layer):
         seed: SeedLike = None,
         dtype: type[np.floating] | np.dtype[np.floating] = np.float64,
     ) -> None:
-        n_in = _positive_int(in_features, "in_features")
-        n_out = _positive_int(out_features, "out_features")
+        n_in = positive_int(in_features, name="in_features", owner="Linear")
+        n_out = positive_int(out_features, name="out_features", owner="Linear")
         real = as_float_dtype(dtype, owner="Linear")
         rng = as_rng(seed, owner="Linear")
         try:
