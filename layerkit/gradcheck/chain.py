@@ -174,14 +174,18 @@ class ChainObjective(Objective):
             return self.head.values(out.reshape(n, m, -1)), margins
 
     def _run(self, start: int, x: Array, *, margins: bool = True) -> tuple[float, float]:
-        """One forward of layers `start..` on `x` `(m, k)`: the loss and the kink
-        margin (`inf` without `margins`)."""
+        """One forward of layers `start..` on `x` `(m, k)`: the loss and the kink margin
+        (`inf` without `margins`). The checked point itself (no `margins`) runs the layers'
+        own forwards, twice for the determinism guard; moved points run the verified ones."""
         margin = np.inf
         out: Array = x
         for index in range(start, len(self.layers)):
             if margins and self.kinks[index] is not None:
                 margin = min(margin, float(self.margin(index, out, 1)[0]))
-            out = self.forward_layer(index, out, self.noise[index])
+            if margins:
+                out = self.forward_layer(index, out, self.noise[index])
+            else:
+                out, _ = run_layer(self.layers[index], out, self.noise[index])
         self.evaluations += 1
         return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0]), margin
 
