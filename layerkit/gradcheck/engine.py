@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import attrs
 import numpy as np
@@ -22,9 +21,9 @@ from layerkit.gradcheck.report import (
 )
 from layerkit.gradcheck.results import (
     Checked,
+    Tally,
     joint_result,
     relative_difference,
-    tensor_result,
     unresolved_note,
 )
 
@@ -45,33 +44,6 @@ Tick = Callable[[int], None]
 
 def _uncounted(count: int) -> None:
     """A `Tick` that counts nothing (entries inside a unit counted elsewhere)."""
-
-
-def _check_entries(
-    objective: Objective,
-    name: str,
-    indices: IntArray,
-    analytic: Float64Array,
-    f0: float,
-    noise: Noise,
-    options: CheckOptions,
-    layer: str | None,
-    note: str,
-    tick: Tick,
-) -> Checked:
-    values = objective.values[name]
-    base = values.reshape(-1)[indices]
-    slopes = analytic.reshape(-1)[indices]
-
-    @nan_where_nonfinite
-    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        return objective.coordinate_losses(name, indices[ids], offsets)
-
-    gscale = np.full(slopes.shape[0], gradient_scale(analytic))
-    probed = _probe_blocks(objective, evaluate, slopes, base, gscale, f0, noise, options, tick)
-    return tensor_result(
-        name, values.shape, indices, slopes, probed, layer=layer, worst=options.worst, note=note
-    )
 
 
 def _probe_entries(
@@ -98,51 +70,7 @@ def _probe_entries(
     )
 
 
-def _probe_blocks(
-    objective: Objective,
-    evaluate: Evaluate,
-    slopes: Float64Array,
-    base: Float64Array,
-    gscale: Float64Array,
-    f0: float,
-    noise: Noise,
-    options: CheckOptions,
-    tick: Tick,
-) -> ProbeResult:
-    """`_probe_entries`, in blocks of at most `MAX_BLOCK` entries (the probe's bookkeeping
-    is per block), smaller when progress is reported (one `tick` per block)."""
-    n = slopes.shape[0]
-    size = MAX_BLOCK
-    if options.progress is not None:
-        size = min(size, max(MIN_PROGRESS_BLOCK, -(-n // PROGRESS_BLOCKS)))
-    if n <= size:
-        probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
-        tick(n)
-        return probed
-    parts: list[ProbeResult] = []
-    for lo in range(0, n, size):
-        hi = min(n, lo + size)
-
-        def block(ids: IntArray, offsets: Float64Array, lo: int = lo) -> tuple[Any, Any]:
-            return evaluate(ids + lo, offsets)
-
-        parts.append(
-            _probe_entries(
-                objective, block, slopes[lo:hi], base[lo:hi], gscale[lo:hi], f0, noise, options
-            )
-        )
-        tick(hi - lo)
-    return ProbeResult(
-        numeric=np.concatenate([p.numeric for p in parts]),
-        error=np.concatenate([p.error for p in parts]),
-        allowed=np.concatenate([p.allowed for p in parts]),
-        step=np.concatenate([p.step for p in parts]),
-        status=np.concatenate([p.status for p in parts]),
-        noise=parts[0].noise,
-    )
-
-
-def _check_all_entries(
+def _check_entries(
     objective: Objective,
     chosen: list[tuple[str, IntArray, str]],
     analytic: Mapping[str, Float64Array],
@@ -152,47 +80,58 @@ def _check_all_entries(
     layers: Mapping[str, str],
     tick: Tick,
 ) -> list[Checked]:
-    """Probe the `(name, indices, note)` entries of every tensor together, in one probe.
+    """Probe the `(name, indices, note)` entries of the tensors in `chosen`, in order, in
+    blocks of at most `MAX_BLOCK` entries (fewer with a progress callback: one `tick` each).
 
-    Each probe is judged on its own, so the verdicts are those of one probe per tensor; one
-    probe lets the objective evaluate entries of several tensors in one stacked forward.
+    A block may mix tensors: the objective then evaluates their entries in one stacked
+    forward. Each entry is judged on its own, so the verdicts do not depend on the blocks;
+    a block's bookkeeping is tallied per tensor and dropped.
     """
     position = {name: k for k, name in enumerate(objective.names)}
-    tensor_ids = np.concatenate(
-        [np.full(indices.shape[0], position[name], dtype=np.intp) for name, indices, _ in chosen]
-    )
-    flat = np.concatenate([indices for _, indices, _ in chosen]).astype(np.intp)
-    base = np.concatenate(
-        [objective.values[name].reshape(-1)[indices] for name, indices, _ in chosen]
-    )
-    slopes = np.concatenate([analytic[name].reshape(-1)[indices] for name, indices, _ in chosen])
-    gscale = np.concatenate(
-        [np.full(indices.shape[0], gradient_scale(analytic[name])) for name, indices, _ in chosen]
-    )
-
-    @nan_where_nonfinite
-    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        return objective.entry_losses(tensor_ids[ids], flat[ids], offsets)
-
-    probed = _probe_blocks(objective, evaluate, slopes, base, gscale, f0, noise, options, tick)
-    checked = []
-    lo = 0
-    for name, indices, note in chosen:
-        hi = lo + indices.shape[0]
-        checked.append(
-            tensor_result(
-                name,
-                objective.values[name].shape,
-                indices,
-                slopes[lo:hi],
-                probed.subset(lo, hi),
-                layer=layers.get(name),
-                worst=options.worst,
-                note=note,
-            )
+    sizes = [indices.shape[0] for _, indices, _ in chosen]
+    starts = np.cumsum([0, *sizes])
+    total = int(starts[-1])
+    size = MAX_BLOCK
+    if options.progress is not None:
+        size = min(size, max(MIN_PROGRESS_BLOCK, -(-total // PROGRESS_BLOCKS)))
+    scales = [gradient_scale(analytic[name]) for name, _, _ in chosen]
+    tallies = [
+        Tally(name, objective.values[name].shape, layers.get(name), note, options.worst)
+        for name, _, note in chosen
+    ]
+    for lo in range(0, total, size):
+        hi = min(total, lo + size)
+        parts = [
+            (k, max(lo, starts[k]) - starts[k], min(hi, starts[k + 1]) - starts[k])
+            for k in range(len(chosen))
+            if max(lo, starts[k]) < min(hi, starts[k + 1])
+        ]
+        flat = np.concatenate([chosen[k][1][a:b] for k, a, b in parts]).astype(np.intp)
+        tensors = np.concatenate(
+            [np.full(b - a, position[chosen[k][0]], dtype=np.intp) for k, a, b in parts]
         )
-        lo = hi
-    return checked
+        base = np.concatenate(
+            [objective.values[chosen[k][0]].reshape(-1)[chosen[k][1][a:b]] for k, a, b in parts]
+        )
+        slopes = np.concatenate(
+            [analytic[chosen[k][0]].reshape(-1)[chosen[k][1][a:b]] for k, a, b in parts]
+        )
+        gscale = np.concatenate([np.full(b - a, scales[k]) for k, a, b in parts])
+
+        @nan_where_nonfinite
+        def evaluate(
+            ids: IntArray, offsets: Float64Array, tensors: IntArray = tensors, flat: IntArray = flat
+        ) -> tuple[Float64Array, Float64Array]:
+            return objective.entry_losses(tensors[ids], flat[ids], offsets)
+
+        probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
+        offset = 0
+        for k, a, b in parts:
+            part = slice(offset, offset + b - a)
+            tallies[k].add(chosen[k][1][a:b], slopes[part], probed.subset(part.start, part.stop))
+            offset += b - a
+        tick(hi - lo)
+    return [tally.result() for tally in tallies]
 
 
 def _sample(size: int, count: int, rng: np.random.Generator) -> IntArray:
@@ -225,9 +164,8 @@ def run_check(
 
     def check_entries(name: str, indices: IntArray, note: str, counted: Tick = tick) -> Checked:
         return _check_entries(
-            objective, name, indices, analytic[name], f0, noise, options, layers.get(name), note,
-            counted,
-        )  # fmt: skip
+            objective, [(name, indices, note)], analytic, f0, noise, options, layers, counted
+        )[0]
 
     checked: list[Checked] = []
     results: list[TensorResult] = []
@@ -246,9 +184,7 @@ def run_check(
         options.report_progress(0, total)
         noise = check_noise(objective, analytic, f0, options, rng)
         if objective.merges_tensors:
-            checked = _check_all_entries(
-                objective, chosen, analytic, f0, noise, options, layers, tick
-            )
+            checked = _check_entries(objective, chosen, analytic, f0, noise, options, layers, tick)
         else:
             checked = [check_entries(name, indices, note) for name, indices, note in chosen]
         results = [entry.result for entry in checked]

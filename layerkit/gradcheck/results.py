@@ -22,11 +22,11 @@ VERDICT: dict[int, Verdict] = {
 
 @attrs.frozen(eq=False)
 class Checked:
-    """Probe results of some entries of one tensor (for the report and `difference`)."""
+    """One tensor's result, and the sums of squares `(|g|^2, |n|^2, |g - n|^2)` of its checked
+    entries' analytic and numeric slopes (for the report's relative `difference`)."""
 
     result: TensorResult
-    analytic: Float64Array
-    numeric: Float64Array
+    squares: tuple[float, float, float]
 
 
 _PASS, _FAIL, _KINK = int(Status.PASS), int(Status.FAIL), int(Status.KINK)
@@ -56,63 +56,107 @@ def entry_indices(indices: IntArray, shape: tuple[int, ...]) -> list[tuple[int, 
     return [tuple(int(c[j]) for c in coords) for j in range(indices.shape[0])]
 
 
-def tensor_result(
-    name: str,
-    shape: tuple[int, ...],
-    indices: IntArray,
-    analytic: Float64Array,
-    probed: ProbeResult,
-    *,
-    layer: str | None,
-    worst: int,
-    note: str,
-) -> Checked:
-    abs_error = np.abs(analytic - probed.numeric)
-    denominator = np.maximum(np.abs(analytic), np.abs(probed.numeric))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel_error = np.where(denominator > 0, abs_error / denominator, 0.0)
-        excess = np.where(probed.allowed > 0, abs_error / probed.allowed, np.inf * abs_error)
-    excess = np.where(np.isnan(excess), np.inf, excess)
-    # Worst first: failing, then inconclusive, then passing entries; within, by excess.
-    status = probed.status
-    rank = np.where(status == _FAIL, 2.0, np.where(status != _PASS, 1.0, 0.0))
-    order = np.lexsort((-excess, -rank))[:worst]
-    entries = tuple(
-        EntryResult(
-            index=index,
-            analytic=float(analytic[k]),
-            numeric=float(probed.numeric[k]),
-            numeric_error=float(probed.error[k]),
-            allowed=float(probed.allowed[k]),
-            verdict=VERDICT[int(status[k])],
-            reason=entry_reason(int(status[k]), float(analytic[k]), float(probed.numeric[k])),
-            step=float(probed.step[k]),
-            noise=probed.noise,
+@attrs.define(eq=False)
+class Tally:
+    """One tensor's probe results, added block by block: counts, largest errors, sums of
+    squares and the `worst` entries so far; only those become `EntryResult`s, at the end.
+
+    Worst first: failing, then inconclusive, then passing entries; within, by how far the
+    error exceeds what passes; ties in the order the entries were added.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    layer: str | None
+    note: str
+    worst: int
+    noise: float = 0.0
+    checked: int = 0
+    counts: IntArray = attrs.Factory(lambda: np.zeros(len(Status), dtype=np.intp))
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    squares: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    candidates: dict[str, Float64Array] = attrs.Factory(dict)
+
+    def add(self, indices: IntArray, analytic: Float64Array, probed: ProbeResult) -> None:
+        """Entries at flat `indices` `(n,)` with analytic slopes `(n,)` and their probes."""
+        numeric, status = probed.numeric, probed.status
+        abs_error = np.abs(analytic - numeric)
+        denominator = np.maximum(np.abs(analytic), np.abs(numeric))
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            rel_error = np.where(denominator > 0, abs_error / denominator, 0.0)
+            excess = np.where(probed.allowed > 0, abs_error / probed.allowed, np.inf * abs_error)
+            self.squares = (
+                self.squares[0] + float(np.dot(analytic, analytic)),
+                self.squares[1] + float(np.dot(numeric, numeric)),
+                self.squares[2] + float(np.dot(analytic - numeric, analytic - numeric)),
+            )
+        if indices.shape[0]:
+            self.max_abs = float(np.max([self.max_abs, np.max(abs_error)]))  # NaN stays NaN
+            self.max_rel = float(np.max([self.max_rel, np.max(rel_error)]))
+        self.counts += np.bincount(status.astype(np.intp), minlength=len(Status))
+        self.noise = probed.noise
+        fresh = {
+            "index": indices.astype(np.float64),
+            "analytic": analytic,
+            "numeric": numeric,
+            "error": probed.error,
+            "allowed": probed.allowed,
+            "step": probed.step,
+            "status": status.astype(np.float64),
+            "excess": np.where(np.isnan(excess), np.inf, excess),
+            "order": np.arange(self.checked, self.checked + indices.shape[0], dtype=np.float64),
+        }
+        self.checked += indices.shape[0]
+        merged = {
+            key: np.concatenate([self.candidates[key], value]) if self.candidates else value
+            for key, value in fresh.items()
+        }
+        code = merged["status"]
+        rank = np.where(code == _FAIL, 2.0, np.where(code != _PASS, 1.0, 0.0))
+        keep = np.lexsort((merged["order"], -merged["excess"], -rank))[: self.worst]
+        self.candidates = {key: value[keep] for key, value in merged.items()}
+
+    def result(self) -> Checked:
+        """The tensor's `TensorResult` (with its `worst` entries) and its sums of squares."""
+        c = self.candidates
+        statuses = [int(v) for v in c.get("status", [])]
+        indices = np.asarray(c.get("index", np.empty(0)), dtype=np.intp)
+        entries = tuple(
+            EntryResult(
+                index=index,
+                analytic=float(c["analytic"][k]),
+                numeric=float(c["numeric"][k]),
+                numeric_error=float(c["error"][k]),
+                allowed=float(c["allowed"][k]),
+                verdict=VERDICT[statuses[k]],
+                reason=entry_reason(statuses[k], float(c["analytic"][k]), float(c["numeric"][k])),
+                step=float(c["step"][k]),
+                noise=self.noise,
+            )
+            for k, index in enumerate(entry_indices(indices, self.shape))
         )
-        for k, index in zip(order, entry_indices(indices[order], shape), strict=True)
-    )
-    counts = np.bincount(status.astype(np.intp), minlength=len(Status))
-    n_fail = int(counts[_FAIL])
-    n_inconclusive = int(counts[_KINK:].sum())
-    reasons = {reason: int(counts[code]) for code, reason in _REASON_OF.items() if counts[code]}
-    verdict: Verdict = "fail" if n_fail else ("inconclusive" if n_inconclusive else "pass")
-    if indices.shape[0] == 0:  # nothing was measured: no claim either way
-        verdict, reasons = "inconclusive", {EMPTY: 1}
-    result = TensorResult(
-        name=name,
-        shape=shape,
-        verdict=verdict,
-        checked=int(indices.shape[0]),
-        n_fail=n_fail,
-        n_inconclusive=n_inconclusive,
-        reasons=reasons,
-        max_abs_error=float(np.max(abs_error)) if abs_error.size else 0.0,
-        max_rel_error=float(np.max(rel_error)) if rel_error.size else 0.0,
-        worst=entries,
-        layer=layer,
-        note=note,
-    )
-    return Checked(result, analytic, probed.numeric)
+        n_fail = int(self.counts[_FAIL])
+        n_inconclusive = int(self.counts[_KINK:].sum())
+        reasons = {r: int(self.counts[code]) for code, r in _REASON_OF.items() if self.counts[code]}
+        verdict: Verdict = "fail" if n_fail else ("inconclusive" if n_inconclusive else "pass")
+        if self.checked == 0:  # nothing was measured: no claim either way
+            verdict, reasons = "inconclusive", {EMPTY: 1}
+        result = TensorResult(
+            name=self.name,
+            shape=self.shape,
+            verdict=verdict,
+            checked=self.checked,
+            n_fail=n_fail,
+            n_inconclusive=n_inconclusive,
+            reasons=reasons,
+            max_abs_error=self.max_abs,
+            max_rel_error=self.max_rel,
+            worst=entries,
+            layer=self.layer,
+            note=self.note,
+        )
+        return Checked(result, self.squares)
 
 
 EMPTY = "no entries"
@@ -120,12 +164,13 @@ EMPTY = "no entries"
 
 
 def relative_difference(checked: list[Checked]) -> float:
+    """`|g - n| / (|g| + |n|)` over every checked entry of every tensor (the seed's number)."""
     if not checked:
         return 0.0
-    analytic = np.concatenate([c.analytic for c in checked])
-    numeric = np.concatenate([c.numeric for c in checked])
-    denominator = float(np.linalg.norm(analytic) + np.linalg.norm(numeric))
-    numerator = float(np.linalg.norm(analytic - numeric))
+    with np.errstate(invalid="ignore", over="ignore"):
+        g2, n2, d2 = (sum(c.squares[k] for c in checked) for k in range(3))
+        denominator = float(np.sqrt(g2) + np.sqrt(n2))
+        numerator = float(np.sqrt(d2))
     if denominator == 0.0:
         return 0.0 if numerator == 0.0 else float("nan")
     return numerator / denominator
