@@ -6,6 +6,7 @@ others seeded random); every check measures the loss's noise on one line first.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -23,20 +24,24 @@ def nan_where_nonfinite(losses: Evaluate) -> Evaluate:
     """`losses`, except that a perturbation whose forward overflows (a layer refuses the
     NaN/Inf activation it is handed) gets a NaN loss, judged non-finite, instead of aborting
     the check; the other perturbations of the batch are evaluated one by one."""
+    return functools.partial(_nan_where_nonfinite, losses)
 
-    def evaluate(ids: IntArray, offsets: Float64Array) -> tuple[Float64Array, Float64Array]:
-        try:
-            return losses(ids, offsets)
-        except NonFiniteError:
-            if ids.shape[0] == 1:
-                return np.array([np.nan]), np.array([np.inf])
-            parts = [evaluate(ids[k : k + 1], offsets[k : k + 1]) for k in range(ids.shape[0])]
-            return (
-                np.concatenate([p[0] for p in parts]),
-                np.concatenate([p[1] for p in parts]),
-            )
 
-    return evaluate
+def _nan_where_nonfinite(
+    losses: Evaluate, ids: IntArray, offsets: Float64Array
+) -> tuple[Float64Array, Float64Array]:
+    """`nan_where_nonfinite(losses)(ids, offsets)` (no closure over itself: no reference
+    cycle keeps the objective alive after a check)."""
+    try:
+        return losses(ids, offsets)
+    except NonFiniteError:
+        if ids.shape[0] == 1:
+            return np.array([np.nan]), np.array([np.inf])
+        parts = [
+            _nan_where_nonfinite(losses, ids[k : k + 1], offsets[k : k + 1])
+            for k in range(ids.shape[0])
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 _SIGNS = np.array([-1.0, 1.0])

@@ -9,6 +9,7 @@ is dense runs layer by layer, all perturbations of a chunk stacked in one forwar
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +34,9 @@ class LowRank:
     """Evaluates chunks of parameter entries of one [`ChainObjective`][] chain."""
 
     def __init__(self, chain: ChainObjective) -> None:
-        self.chain = chain
+        self.chain = weakref.proxy(
+            chain
+        )  # the chain owns this: no reference cycle to keep it alive
         self._tails: dict[int, LinearTail | None] = {}
         self._widths: dict[int, int] = {}
 
