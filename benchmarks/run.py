@@ -24,30 +24,31 @@ from __future__ import annotations
 
 import os
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"  # before numpy is imported: one BLAS thread, comparable times
+if __name__ == "__main__":  # not when a test imports this module
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_variable] = "1"  # before numpy is imported: one BLAS thread
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-import attrs  # noqa: E402
-import numpy as np  # noqa: E402
-from baselines import (  # noqa: E402
+import attrs
+import numpy as np
+from baselines import (
     PlainMLP,
     load_torch,
     seed_loop,
     torch_gradcheck,
     torch_subset,
 )
-from tables import (  # noqa: E402
+from tables import (
     BIG,
     BIG_TANH,
     FRAUD,
@@ -67,7 +68,7 @@ from tables import (  # noqa: E402
     write_doc,
 )
 
-import layerkit as lk  # noqa: E402
+import layerkit as lk
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -508,6 +509,11 @@ def plot(results: list[CaseResult], path: Path) -> None:
     plt.close(fig)
 
 
+def writes_doc(*, quick: bool, no_write: bool, only: str | None) -> bool:
+    """Only a full run of every model writes docs/benchmarks.md and the plot."""
+    return not quick and not no_write and not only
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit 1 when a layerkit check fails a correct model or a child
     process fails."""
@@ -550,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     markdown = report(results, facts)
     print(markdown)
-    if not args.quick and not args.no_write and not args.only:
+    if writes_doc(quick=args.quick, no_write=args.no_write, only=args.only):
         write_doc(markdown, DOC)
         plot(results, PLOT)
         log(f"wrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")

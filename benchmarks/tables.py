@@ -312,12 +312,16 @@ def ratios_table(results: Sequence[CaseResult]) -> str:
                 _marked(seed, ratio(exact, r.time("seed"))),
                 _marked(torch, ratio(r.time("torch_exact"), exact)),
                 fmt_ratio(ratio(fast, r.time("torch_fast"))),
-                str(r.methods["fast"].evaluations),
+                _count(r.methods["fast"].evaluations),
                 fmt_ratio(ratio(fast, r.forward_time)),
                 "—" if per_param is None else f"{per_param:.1f}",
             ]
         )
     return table(header, rows)
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else str(value)
 
 
 def _marked(mark: str, value: float | None) -> str:
