@@ -134,7 +134,8 @@ class Isolated:
 
     **Fields:** ``seconds`` CPU seconds of each call, default environment; ``mmap_seconds``
     the same with ``MALLOC_MMAP_THRESHOLD_`` set (None: not run); ``peak`` bytes, the rise of
-    the resident-set high-water mark over the calls, default environment; ``peak_kind``
+    the resident-set high-water mark over the first call, default environment; ``peak_all``
+    the same over all its calls; ``peak_kind``
     ``hwm`` (VmHWM reset before the calls) or ``maxrss`` (ru_maxrss, not resettable: a lower
     bound); ``error`` what went wrong in a child.
     """
@@ -142,6 +143,7 @@ class Isolated:
     seconds: list[float] = attrs.Factory(list)
     mmap_seconds: list[float] | None = None
     peak: int | None = None
+    peak_all: int | None = None
     peak_kind: str = "hwm"
     error: str | None = None
 
@@ -383,8 +385,14 @@ def _peak(iso: Isolated | None) -> str:
         return "—"
     if iso.error is not None:
         return "error"
+    if iso.peak is None:
+        return "—"
     mark = "" if iso.peak_kind == "hwm" else "≥"
-    return "—" if iso.peak is None else mark + fmt_bytes(iso.peak)
+    text = mark + fmt_bytes(iso.peak)
+    calls = len(iso.seconds)
+    if iso.peak_all is not None and calls > 1 and iso.peak_all > 1.2 * iso.peak + 1e6:
+        text += f" ({mark}{fmt_bytes(iso.peak_all)} over {calls} calls)"
+    return text
 
 
 # -- targets -----------------------------------------------------------------------------------
@@ -595,9 +603,13 @@ def report(results: Sequence[CaseResult], facts: RunFacts) -> str:
             "threshold, so large freed arrays are unmapped and new ones page-fault again.\n\n"
             + mmap_table(results),
             "### Peak memory (MB) of each method, in its own process\n\n"
-            "The rise of the resident-set high-water mark (`VmHWM`, reset through "
-            "`/proc/self/clear_refs` after the warm-up call on the fraud net) over the timed "
-            "calls of the previous table's default-environment process, in MB of 10^6 bytes. "
+            "The rise of the resident-set high-water mark over the first timed call of the "
+            "previous table's default-environment process (one check), in MB of 10^6 bytes: "
+            "after the warm-up call on the fraud net and the model's set-up, free heap memory "
+            "goes back to the kernel (glibc's `malloc_trim`) and `VmHWM` is reset "
+            "(`/proc/self/clear_refs`), so every page the call touches counts. In brackets, "
+            "where it is more, the rise over all that process's calls: memory the earlier "
+            "calls left for the garbage collector, still held when the next one ran. "
             "Resident memory rather than tracemalloc: it is what the machine must provide, it "
             "sees torch's buffers as well as numpy's, and it costs nothing while timing; it "
             "also counts memory malloc keeps after a free. `≥`: `ru_maxrss` instead (no reset, "

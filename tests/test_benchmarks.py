@@ -246,7 +246,8 @@ class TestPage:
             assert text.count(f"| {name} |") == 6, name
 
     def test_cells(self, bench: tuple[ModuleType, ModuleType]) -> None:
-        """Estimates carry '~'; the mmap cell gives ratio, medians and calls; peaks in MB."""
+        """Estimates carry '~'; the mmap cell gives ratio, medians and calls; peaks in MB, with
+        the peak over all calls when it is more than one call's."""
         tables, _ = bench
         results = self.results(tables)
         assert "| ~450.00 s | ~11.7 min |" in tables.times_table(results)
@@ -255,6 +256,10 @@ class TestPage:
         assert "1.09x (11.0 ms → 12.0 ms, 2 + 2 calls)" in tables.mmap_table(results)
         memory = tables.memory_table(results)
         assert "| fraud net 4-5-3-1 | 47 | 0.0 | 2.5 |" in memory
+        growing = tables.Isolated(seconds=[1.0] * 3, peak=10_000_000, peak_all=40_000_000)
+        steady = tables.Isolated(seconds=[1.0] * 3, peak=10_000_000, peak_all=11_000_000)
+        results[1].isolated.update(fast=growing, sampled=steady)
+        assert "| 10.0 | 10.0 (40.0 over 3 calls) |" in tables.memory_table(results)
         failed = tables.Isolated(error="exit 1")
         results[1].isolated["exact"] = failed
         assert "| error |" in tables.mmap_table(results)
