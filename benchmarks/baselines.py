@@ -5,14 +5,15 @@
 - :func:`seed_loop`: the seed notebook's ``gradient_check_n`` (a full copy of the parameter
   vector and a rebuilt dictionary per coordinate and sign), re-implemented for reference.
 - :func:`torch_gradcheck`: ``torch.autograd.gradcheck`` on the same function in float64, when
-  torch is installed (an optional extra: ``pip install torch==2.13.0``).
+  torch is installed (an optional extra: ``pip install torch==2.13.0``), on every parameter or
+  on a subset of the tensors (:func:`torch_subset`) where the whole check would take minutes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -141,21 +142,30 @@ def seed_loop(
     return float(numerator / denominator)
 
 
-def torch_loss(torch: Any, plain: PlainMLP) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-    """The same loss in torch, float64: ``(loss(*tensors), tensors)``, one leaf tensor per
-    parameter (``requires_grad``), in the model's order."""
+def torch_loss(
+    torch: Any, plain: PlainMLP, tensors: Sequence[int] | None = None
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """The same loss in torch, float64: ``(loss(*inputs), inputs)``, one leaf tensor
+    (``requires_grad``) per parameter in ``tensors`` (indices in the model's order; None: all),
+    the others held as constants."""
     x = torch.tensor(plain.x, dtype=torch.float64)
     y = torch.tensor(plain.y, dtype=torch.float64)
     params = plain.base_params()
-    inputs = tuple(
-        torch.tensor(params[name], dtype=torch.float64, requires_grad=True) for name in plain.names
-    )
-    depth = len(inputs) // 2
+    chosen = tuple(range(len(plain.names))) if tensors is None else tuple(tensors)
+    every = [
+        torch.tensor(params[name], dtype=torch.float64, requires_grad=index in chosen)
+        for index, name in enumerate(plain.names)
+    ]
+    inputs = tuple(every[index] for index in chosen)
+    depth = len(every) // 2
 
-    def loss(*tensors: Any) -> Any:
+    def loss(*moved: Any) -> Any:
+        tensors_now = list(every)
+        for index, tensor in zip(chosen, moved, strict=True):
+            tensors_now[index] = tensor
         h = x
         for index in range(depth):
-            h = h @ tensors[2 * index].T + tensors[2 * index + 1]
+            h = h @ tensors_now[2 * index].T + tensors_now[2 * index + 1]
             if index < depth - 1:
                 h = torch.tanh(h) if plain.activation == "tanh" else torch.relu(h)
         return torch.nn.functional.binary_cross_entropy_with_logits(h, y, reduction="mean")
@@ -163,8 +173,29 @@ def torch_loss(torch: Any, plain: PlainMLP) -> tuple[Callable[..., Any], tuple[A
     return loss, inputs
 
 
-def torch_gradcheck(torch: Any, plain: PlainMLP, *, fast: bool) -> bool:
-    """``torch.autograd.gradcheck`` (default tolerances) of :func:`torch_loss`; ``fast``
-    selects ``fast_mode=True``. **Returns:** its verdict."""
-    loss, inputs = torch_loss(torch, plain)
+def torch_gradcheck(
+    torch: Any, plain: PlainMLP, *, fast: bool, tensors: Sequence[int] | None = None
+) -> bool:
+    """``torch.autograd.gradcheck`` (default tolerances) of :func:`torch_loss` over
+    ``tensors`` (None: every parameter); ``fast`` selects ``fast_mode=True``.
+    **Returns:** its verdict."""
+    loss, inputs = torch_loss(torch, plain, tensors)
     return bool(torch.autograd.gradcheck(loss, inputs, fast_mode=fast, raise_exception=False))
+
+
+def torch_subset(plain: PlainMLP, budget: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Tensors for a part of torch's exact gradcheck: ``(small, subset)``, ``small`` the one
+    smallest tensor and ``subset`` the smallest tensors whose entries add up to at most
+    ``budget`` (at least two tensors). torch's exact check pays one forward per entry and
+    sign whatever the tensor, so the time of ``subset`` less that of ``small`` gives the cost
+    per entry, and ``small`` its fixed cost."""
+    sizes = [int(np.prod(shape)) for shape in plain.shapes]
+    order = sorted(range(len(sizes)), key=lambda index: (sizes[index], index))
+    subset: list[int] = []
+    total = 0
+    for index in order:
+        if len(subset) >= 2 and total + sizes[index] > budget:
+            break
+        subset.append(index)
+        total += sizes[index]
+    return (order[0],), tuple(sorted(subset))

@@ -1,189 +1,222 @@
 """How fast layerkit's gradient checks are, against the floor, the seed's loop and torch.
 
-    python benchmarks/run.py            # full run (~10 min): prints the tables and writes
+    python benchmarks/run.py            # full run: prints the tables and writes
                                         # docs/benchmarks.md and docs/img/benchmarks.png
-    python benchmarks/run.py --quick    # a short run (~20 s) that proves the benchmark works;
-                                        # prints the tables, writes nothing
+                                        # (the page states the run's wall time)
+    python benchmarks/run.py --quick    # a short smoke run (CI; under a minute): prints the
+                                        # tables, writes nothing
 
-For MLPs of growing size it measures, in one process and run: layerkit's ``check_model``
-(exact, sampled, fast) and ``check_layers`` (exact); the floor ``T_floor``, ``2P`` plain numpy
+For MLPs of growing size it measures, in one process: layerkit's ``check_model`` (exact,
+sampled, fast) and ``check_layers`` (exact); the floor ``T_floor``, ``2P`` plain numpy
 forward+loss evaluations of the same model; the seed notebook's copy-per-coordinate loop;
-``torch.autograd.gradcheck`` (exact and ``fast_mode=True``) when torch is installed; and the
-peak extra memory of each. Times are medians of process CPU seconds (``time.process_time``)
-with BLAS and torch pinned to one thread: on a shared machine CPU time is steadier than wall
-time, and every ratio compares methods measured side by side in the same run.
+``torch.autograd.gradcheck`` (exact and ``fast_mode=True``) when torch is installed. Every
+method runs once untimed per model (its first call, reported as the cold figure), then the
+timed runs are warm and interleaved round by round; figures are medians of process CPU seconds
+with BLAS and torch on one thread.
+
+Then, per model, each method runs again in fresh processes (``--child``): one with
+``MALLOC_MMAP_THRESHOLD_`` set and one without (layerkit's methods), giving the mmap column,
+and the default one also gives the method's peak resident memory. Tables and targets are made
+by ``tables.py`` from these measurements.
 """
 
 from __future__ import annotations
 
 import os
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"  # before numpy is imported: one BLAS thread, comparable times
+if __name__ == "__main__":  # not when a test imports this module
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_variable] = "1"  # before numpy is imported: one BLAS thread
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import ctypes
+import gc
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-import attrs  # noqa: E402
-import numpy as np  # noqa: E402
-from baselines import PlainMLP, Vector, load_torch, seed_loop, torch_gradcheck  # noqa: E402
+import attrs
+import numpy as np
+from baselines import (
+    PlainMLP,
+    load_torch,
+    seed_loop,
+    torch_gradcheck,
+    torch_subset,
+)
+from tables import (
+    BIG,
+    BIG_TANH,
+    FRAUD,
+    HUGE,
+    HUGE_TANH,
+    LABEL,
+    LAYERKIT,
+    METHODS,
+    MID,
+    MMAP_THRESHOLD,
+    Case,
+    CaseResult,
+    Isolated,
+    Result,
+    RunFacts,
+    report,
+    write_doc,
+)
 
-import layerkit as lk  # noqa: E402
-from layerkit import Sequential  # noqa: E402
-from layerkit.models import fraud_net_seed_case, mlp  # noqa: E402
+import layerkit as lk
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "img" / "benchmarks.png"
-BEGIN, END = "<!-- BEGIN GENERATED RESULTS -->", "<!-- END GENERATED RESULTS -->"
-COMMAND = "python benchmarks/run.py"
 
 FORWARD_BUDGET = 0.05
 """CPU seconds of plain forwards timed per block (the per-forward time is their mean)."""
-CHEAP_REPEATS = 5
-"""Timed runs, at least, of the cheap methods (sampled, fast, torch fast)."""
 
-Run = Callable[[], tuple[str, int | None]]
-"""A measured call: returns (verdict, loss evaluations or None)."""
+FULL_CASES = (
+    Case(FRAUD, None, 3, repeats=25),
+    Case("20-32-16-1", (20, 32, 16, 1), 64, repeats=5),
+    Case(MID, (64, 128, 64, 1), 64, repeats=3, seed_coordinates=4000),
+    Case(BIG, (256, 256, 128, 1), 128, repeats=1, seed_coordinates=2000, torch_coordinates=1000),
+    Case(BIG_TANH, (256, 256, 128, 1), 128, exact=False, repeats=3, tanh=True),
+    Case(HUGE, (512, 1024, 512, 1), 128, exact=False, repeats=3),
+    Case(HUGE_TANH, (512, 1024, 512, 1), 128, exact=False, repeats=3, tanh=True),
+)
+QUICK_CASES = (
+    Case(FRAUD, None, 3, repeats=3, cheap_repeats=3),
+    Case("20-32-16-1", (20, 32, 16, 1), 64, repeats=1, cheap_repeats=1),
+    Case(BIG, (256, 256, 128, 1), 128, exact=False, repeats=1, cheap_repeats=1, isolate=False),
+    Case(HUGE, (512, 1024, 512, 1), 128, exact=False, repeats=1, cheap_repeats=1, isolate=False),
+)
+WARM_UP = Case(FRAUD, None, 3, repeats=1)
+"""Each method runs once on it, untimed, before anything is measured (in every process)."""
 
 
 @attrs.frozen
-class Case:
-    """One model of the benchmark.
+class Outcome:
+    """What a measured call returns: ``verdict``; ``evaluations`` of the loss (None: not
+    known); ``seconds`` the call's own estimate of the whole check's CPU time when it ran
+    only part of it (None: the call's measured time is the figure)."""
 
-    **Fields:** ``widths`` of the MLP (None: the seed's fraud net and batch); ``batch``;
-    ``exact`` whether the exact checks, the seed's loop and torch's exact check run;
-    ``repeats`` timed runs of each expensive method; ``seed_coordinates`` the seed's loop runs
-    on this many coordinates and is scaled to ``P`` (None: all of them); ``torch_exact``;
-    ``tanh``: Tanh
-    instead of ReLU between the layers (a smooth loss: no kinks for fast mode's directions).
-    """
-
-    name: str
-    widths: tuple[int, ...] | None
-    batch: int
-    exact: bool = True
-    repeats: int = 3
-    seed_coordinates: int | None = None
-    torch_exact: bool = True
-    tanh: bool = False
-
-    def build(self) -> tuple[Sequential, Vector, Vector]:
-        """The model and a batch ``(x (m, in), y (m, 1))``, seeded."""
-        if self.widths is None:
-            case = fraud_net_seed_case()
-            return case.model, np.asarray(case.x, np.float64), np.asarray(case.y, np.float64)
-        model = mlp(self.widths, seed=0)
-        if self.tanh:  # the same weights with Tanh between: smooth, no kinks
-            layers = [lk.Tanh() if isinstance(layer, lk.ReLU) else layer for layer in model.layers]
-            model = Sequential(layers, loss=model.loss)
-        rng = np.random.default_rng(1)
-        x = rng.standard_normal((self.batch, self.widths[0]))
-        y = (rng.random((self.batch, 1)) > 0.5).astype(np.float64)
-        return model, x, y
-
-
-FULL_CASES = (
-    Case("fraud net 4-5-3-1", None, 3, repeats=25),
-    Case("20-32-16-1", (20, 32, 16, 1), 64, repeats=5),
-    Case("64-128-64-1", (64, 128, 64, 1), 64, repeats=3),
-    Case(
-        "256-256-128-1",
-        (256, 256, 128, 1),
-        128,
-        repeats=1,
-        seed_coordinates=2000,
-        torch_exact=False,
-    ),
-    Case("256-256-128-1 tanh", (256, 256, 128, 1), 128, exact=False, repeats=3, tanh=True),
-    Case("1024-896-128-1", (1024, 896, 128, 1), 128, exact=False, repeats=3),
-)
-QUICK_CASES = (
-    Case("fraud net 4-5-3-1", None, 3, repeats=3),
-    Case("20-32-16-1", (20, 32, 16, 1), 64, repeats=1),
-    Case("64-128-64-1", (64, 128, 64, 1), 64, exact=False, repeats=1),
-    Case("256-256-128-1", (256, 256, 128, 1), 128, exact=False, repeats=1),
-    Case("1024-896-128-1", (1024, 896, 128, 1), 128, exact=False, repeats=1),
-)
-
-WARM_UP = Case("warm-up", None, 3, repeats=1)
-"""Run once, untimed, before the measured cases."""
-
-METHODS: tuple[tuple[str, str], ...] = (
-    ("exact", "check_model exact"),
-    ("layers", "check_layers exact"),
-    ("sampled", "check_model sampled"),
-    ("fast", "check_model fast"),
-    ("seed", "seed's loop"),
-    ("torch_exact", "torch exact"),
-    ("torch_fast", "torch fast"),
-)
-LABEL = dict(METHODS)
-
-
-@attrs.define
-class Result:
-    """Measurements of one method on one model.
-
-    **Fields:** ``seconds`` of each timed run; ``scale`` the factor from the runs to the whole
-    check (the seed's loop on a subset of coordinates); ``memory`` peak extra bytes and
-    ``memory_kind`` (``traced``: tracemalloc, ``rss``: resident-set high-water mark);
-    ``verdict``; ``evaluations``; ``skipped`` why it did not run.
-    """
-
-    seconds: list[float] = attrs.Factory(list)
-    scale: float = 1.0
-    memory: int | None = None
-    memory_kind: str = "traced"
-    verdict: str | None = None
+    verdict: str
     evaluations: int | None = None
-    skipped: str | None = None
-
-    @property
-    def median(self) -> float | None:
-        """Median CPU seconds of the whole check (None if not run)."""
-        if not self.seconds:
-            return None
-        return statistics.median(self.seconds) * self.scale
-
-    @property
-    def estimated(self) -> bool:
-        """True when the time is scaled from a part of the check."""
-        return self.scale != 1.0
+    seconds: float | None = None
 
 
-@attrs.define
-class CaseResult:
-    """Every measurement on one model; ``forward`` the plain forward+loss time per call."""
+Run = Callable[[], Outcome]
+
+
+@attrs.frozen
+class Prepared:
+    """A case's model and data, and the calls that check it.
+
+    **Fields:** ``runs`` by method key (plus ``forward``: one plain forward+loss);
+    ``estimated`` by method key, how a partial check's time is extended to the whole one.
+    """
 
     case: Case
-    size: int
-    forward: list[float] = attrs.Factory(list)
-    forward_memory: int | None = None
-    methods: dict[str, Result] = attrs.Factory(dict)
-    seed_difference: float | None = None
+    plain: PlainMLP
+    runs: dict[str, Run]
+    estimated: dict[str, str]
 
-    @property
-    def forward_time(self) -> float:
-        """Median seconds of one plain forward+loss."""
-        return statistics.median(self.forward)
 
-    @property
-    def floor(self) -> float:
-        """``T_floor``: ``2P`` plain forward+loss evaluations."""
-        return 2 * self.size * self.forward_time
+def prepare(case: Case, torch: Any | None) -> Prepared:
+    """Build ``case`` and the calls of every method that runs on it."""
+    model, x, y = case.build()
+    plain = PlainMLP.of(model, x, y)
+    _, grads = model.loss_and_grad(x, y)
+    grad = np.concatenate([np.ravel(grads[name]) for name in plain.names])
+    params = plain.base_params()
+    size = plain.size
+    runs: dict[str, Run] = {}
+    estimated: dict[str, str] = {}
 
-    def time(self, key: str) -> float | None:
-        """Median seconds of ``key``, or None."""
-        result = self.methods.get(key)
-        return None if result is None else result.median
+    def check(mode: str) -> Run:
+        def call() -> Outcome:
+            result = lk.check_model(model, x, y, mode=mode)
+            return Outcome(result.verdict, result.evaluations)
+
+        return call
+
+    def layers() -> Outcome:
+        return Outcome(lk.check_layers(model, x).verdict)
+
+    def forward() -> Outcome:
+        plain.loss(params)
+        return Outcome("")
+
+    runs["forward"] = forward
+    if case.exact:
+        runs["exact"] = check("exact")
+        runs["layers"] = layers
+    runs["sampled"] = check("sampled")
+    runs["fast"] = check("fast")
+    if case.exact:
+        count = min(case.seed_coordinates or size, size)
+
+        def seed() -> Outcome:
+            start = time.process_time()
+            difference = seed_loop(plain, grad, coordinates=count)
+            elapsed = time.process_time() - start
+            verdict = "pass" if difference <= 1.2e-7 else "fail"
+            return Outcome(verdict, 2 * count, None if count == size else elapsed * size / count)
+
+        runs["seed"] = seed
+        if count < size:
+            estimated["seed"] = f"on its first {count:,} of {size:,} coordinates, x P / {count:,}"
+    if torch is not None:
+        if case.exact:
+            runs["torch_exact"] = torch_exact(torch, plain, case.torch_coordinates)
+            if case.torch_coordinates is not None:
+                estimated["torch_exact"] = "on a subset of the tensors, extrapolated to P"
+
+        def torch_fast() -> Outcome:
+            return Outcome("pass" if torch_gradcheck(torch, plain, fast=True) else "fail")
+
+        runs["torch_fast"] = torch_fast
+    return Prepared(case, plain, runs, estimated)
+
+
+def torch_exact(torch: Any, plain: PlainMLP, budget: int | None) -> Run:
+    """torch's exact gradcheck; with a ``budget``, on the smallest tensor alone and on a subset
+    of about ``budget`` entries, extrapolated to ``P`` as fixed cost + per-entry cost x P."""
+    if budget is None:
+
+        def whole() -> Outcome:
+            return Outcome("pass" if torch_gradcheck(torch, plain, fast=False) else "fail")
+
+        return whole
+    small, subset = torch_subset(plain, budget)
+    sizes = [int(np.prod(shape)) for shape in plain.shapes]
+    k_small = sum(sizes[index] for index in small)
+    k_subset = sum(sizes[index] for index in subset)
+
+    def part() -> Outcome:
+        start = time.process_time()
+        passed = torch_gradcheck(torch, plain, fast=False, tensors=small)
+        middle = time.process_time()
+        passed &= torch_gradcheck(torch, plain, fast=False, tensors=subset)
+        end = time.process_time()
+        fixed = middle - start
+        per_entry = max(0.0, (end - middle) - fixed) / (k_subset - k_small)
+        estimate = fixed + per_entry * (plain.size - k_small)
+        return Outcome("pass" if passed else "fail", None, estimate)
+
+    return part
+
+
+def timed(run: Run) -> tuple[float, Outcome]:
+    """CPU seconds of ``run`` (its own estimate when it gives one) and its outcome."""
+    start = time.process_time()
+    outcome = run()
+    elapsed = time.process_time() - start
+    return (elapsed if outcome.seconds is None else outcome.seconds), outcome
 
 
 def time_forward(plain: PlainMLP) -> float:
@@ -200,17 +233,66 @@ def time_forward(plain: PlainMLP) -> float:
         count *= 2
 
 
-def traced_peak(run: Run) -> tuple[int, tuple[str, int | None]]:
-    """Peak bytes allocated (tracemalloc; numpy reports its buffers) above the start."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        outcome = run()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return peak - before, outcome
+def skip_reason(key: str, case: Case, torch: Any | None, quick: bool) -> str:
+    """Why method ``key`` does not run on ``case``."""
+    if key.startswith("torch") and torch is None:
+        return "skipped (torch not installed)"
+    if quick and key in ("exact", "layers", "seed", "torch_exact"):
+        return "not run (--quick)"
+    return "not run"
+
+
+def measure_case(
+    case: Case, torch: Any | None, quick: bool, log: Callable[[str], None]
+) -> CaseResult:
+    """Time every method on ``case`` in this process: one untimed first call each, then the
+    timed runs, interleaved round by round with blocks of plain forwards."""
+    prepared = prepare(case, torch)
+    plain = prepared.plain
+    result = CaseResult(case=case, size=plain.size)
+    log(f"{case.name}: P = {plain.size:,}, batch {plain.x.shape[0]}")
+    runs = {key: run for key, run in prepared.runs.items() if key != "forward"}
+    for key, _ in METHODS:
+        if key in runs:
+            result.methods[key] = Result(estimated=prepared.estimated.get(key))
+        else:
+            result.methods[key] = Result(skipped=skip_reason(key, case, torch, quick))
+    for key, run in runs.items():  # first calls: lazy set-up, caches; the cold figure
+        record = result.methods[key]
+        record.first, outcome = timed(run)
+        record.verdict, record.evaluations = outcome.verdict, outcome.evaluations
+    repeats = {key: case.repeats_of(key) for key in runs}
+    for round_index in range(max(repeats.values())):
+        result.forward.append(time_forward(plain))
+        for key, run in runs.items():
+            if round_index >= repeats[key]:
+                continue
+            record = result.methods[key]
+            seconds, outcome = timed(run)
+            record.seconds.append(seconds)
+            record.verdict, record.evaluations = outcome.verdict, outcome.evaluations
+            if not quick:
+                log(f"  {LABEL[key]:<20} {seconds:9.4f} s  {outcome.verdict}")
+    result.forward.append(time_forward(plain))
+    return result
+
+
+# -- fresh processes: the mmap column and peak memory ------------------------------------------
+
+
+def child_env(mmap: bool) -> dict[str, str]:
+    """The environment of a child: one BLAS thread; glibc's malloc left alone, or with
+    ``MALLOC_MMAP_THRESHOLD_`` set."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("MALLOC_") and key != "GLIBC_TUNABLES"
+    }
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[variable] = "1"
+    if mmap:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
+    return env
 
 
 def _status_kb(field: str) -> int | None:
@@ -224,405 +306,176 @@ def _status_kb(field: str) -> int | None:
     return None
 
 
-def rss_peak(run: Run) -> tuple[int | None, tuple[str, int | None]]:
-    """Peak resident memory above the start (Linux: VmHWM after resetting it), for torch,
-    whose buffers tracemalloc does not see; None where the kernel does not allow it."""
+def start_peak() -> tuple[int, str]:
+    """Reset the resident-set high-water mark: ``(baseline kB, kind)``; kind ``hwm`` when the
+    kernel allows the reset, else ``maxrss`` (the process's peak so far as the baseline)."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
+        rss = _status_kb("VmRSS")
+        if rss is not None and _status_kb("VmHWM") is not None:
+            return rss, "hwm"
     except OSError:
-        return None, run()
-    before = _status_kb("VmRSS")
-    outcome = run()
-    peak = _status_kb("VmHWM")
-    if before is None or peak is None:
-        return None, outcome
-    return max(0, peak - before) * 1024, outcome
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "maxrss"
 
 
-def layerkit_runs(case: Case, model: Sequential, x: Vector, y: Vector) -> dict[str, Run]:
-    """The layerkit checks this case measures."""
-
-    def check(mode: str) -> Run:
-        def call() -> tuple[str, int | None]:
-            report = lk.check_model(model, x, y, mode=mode)
-            return report.verdict, report.evaluations
-
-        return call
-
-    def layers() -> tuple[str, int | None]:
-        return lk.check_layers(model, x).verdict, None
-
-    runs: dict[str, Run] = {}
-    if case.exact:
-        runs["exact"] = check("exact")
-        runs["layers"] = layers
-    runs["sampled"] = check("sampled")
-    runs["fast"] = check("fast")
-    return runs
-
-
-def measure_case(
-    case: Case, torch: Any | None, quick: bool, log: Callable[[str], None]
-) -> CaseResult:
-    """Time every method on ``case``, interleaved run by run, then measure memory."""
-    model, x, y = case.build()
-    plain = PlainMLP.of(model, x, y)
-    result = CaseResult(case=case, size=plain.size)
-    log(f"{case.name}: P = {plain.size:,}, batch {x.shape[0]}")
-    _, grads = model.loss_and_grad(x, y)
-    grad = np.concatenate([np.ravel(grads[name]) for name in plain.names])
-
-    runs = layerkit_runs(case, model, x, y)
-    rss_runs: set[str] = set()
-    scales: dict[str, float] = {}
-    if case.exact:
-        coordinates = case.seed_coordinates
-
-        def seed() -> tuple[str, int | None]:
-            result.seed_difference = seed_loop(plain, grad, coordinates=coordinates)
-            verdict = "pass" if result.seed_difference <= 1.2e-7 else "fail"
-            return verdict, 2 * min(coordinates or plain.size, plain.size)
-
-        runs["seed"] = seed
-        if coordinates is not None and coordinates < plain.size:
-            scales["seed"] = plain.size / coordinates
-    if torch is not None:
-
-        def torch_run(fast: bool) -> Run:
-            def call() -> tuple[str, int | None]:
-                return ("pass" if torch_gradcheck(torch, plain, fast=fast) else "fail"), None
-
-            return call
-
-        if case.exact and case.torch_exact:
-            runs["torch_exact"] = torch_run(False)
-            rss_runs.add("torch_exact")
-        runs["torch_fast"] = torch_run(True)
-        rss_runs.add("torch_fast")
-
-    for key in runs:
-        result.methods[key] = Result(scale=scales.get(key, 1.0))
-        if key in rss_runs:
-            result.methods[key].memory_kind = "rss"
-    for key, _ in METHODS:
-        if key not in result.methods:
-            result.methods[key] = Result(skipped=_skip_reason(key, case, torch, quick))
-
-    def seed_few() -> tuple[str, int | None]:
-        seed_loop(plain, grad, coordinates=min(case.seed_coordinates or 200, 200))
-        return "", None
-
-    # Memory first: each method's first run on this model (torch's caching allocator would
-    # hide a later one's rise), which also keeps first-run effects out of the timed runs.
-    for key, run in runs.items():
-        record = result.methods[key]
-        if key in rss_runs:
-            record.memory, _ = rss_peak(run)
-        elif key == "seed":  # on 200 coordinates: its peak does not grow with them
-            record.memory, _ = traced_peak(seed_few)
-        else:
-            record.memory, _ = traced_peak(run)
-
-    cheap = {"sampled", "fast", "torch_fast"}
-    repeats = {
-        key: max(case.repeats, CHEAP_REPEATS) if key in cheap else case.repeats for key in runs
-    }
-    for round_index in range(max(repeats.values())):
-        result.forward.append(time_forward(plain))
-        for key, run in runs.items():
-            if round_index >= repeats[key]:
-                continue
-            record = result.methods[key]
-            start = time.process_time()
-            outcome = run()
-            record.seconds.append(time.process_time() - start)
-            record.verdict, record.evaluations = outcome
-            if not quick:
-                log(f"  {LABEL[key]:<20} {record.seconds[-1]:9.4f} s  {outcome[0]}")
-    result.forward.append(time_forward(plain))
-    params = plain.base_params()
-    result.forward_memory, _ = traced_peak(lambda: (str(plain.loss(params)), None))
-    return result
-
-
-def _skip_reason(key: str, case: Case, torch: Any | None, quick: bool) -> str:
-    if key.startswith("torch") and torch is None:
-        return "skipped (torch not installed)"
-    if quick and key in ("exact", "layers", "seed", "torch_exact"):
-        return "not run (--quick)"
-    return "not run"
-
-
-# -- tables ------------------------------------------------------------------------------------
-
-
-def fmt_time(seconds: float | None, estimated: bool = False) -> str:
-    """``12.3 ms``-style time; ``~`` marks a time scaled from part of the check."""
-    if seconds is None:
-        return "—"
-    mark = "~" if estimated else ""
-    if seconds < 1e-3:
-        return f"{mark}{seconds * 1e6:.0f} µs"
-    if seconds < 1.0:
-        return f"{mark}{seconds * 1e3:.1f} ms"
-    return f"{mark}{seconds:.2f} s"
-
-
-def fmt_ratio(value: float | None) -> str:
-    """A ratio with 2 decimals (3 significant digits when small)."""
-    if value is None:
-        return "—"
-    return f"{value:.2f}" if value >= 0.1 else f"{value:.3f}"
-
-
-def fmt_bytes(value: int | None, kind: str = "traced") -> str:
-    """Megabytes; ``†`` marks a resident-set measure (torch)."""
-    if value is None:
-        return "—"
-    mark = "†" if kind == "rss" else ""
-    return f"{value / 1e6:.2f}{mark}"
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    """``a / b`` when both are known."""
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def times_table(results: list[CaseResult]) -> str:
-    """Median CPU time of each method, per model."""
-    header = ["model", "P", "forward+loss", "T_floor", *[label for _, label in METHODS]]
-    rows = []
-    for r in results:
-        cells = [r.case.name, f"{r.size:,}", fmt_time(r.forward_time), fmt_time(r.floor)]
-        for key, _ in METHODS:
-            m = r.methods[key]
-            cells.append(fmt_time(m.median, m.estimated) if m.seconds else "—")
-        rows.append(cells)
-    return table(header, rows)
-
-
-def ratios_table(results: list[CaseResult]) -> str:
-    """The ratios the targets are stated in, per model."""
-    header = [
-        "model",
-        "exact / T_floor",
-        "layers / T_floor",
-        "exact / seed's loop",
-        "torch exact / exact",
-        "fast / torch fast",
-        "fast: evaluations",
-        "fast: forward-equivalents",
-        "exact: µs per parameter",
-    ]
-    rows = []
-    for r in results:
-        exact, fast = r.time("exact"), r.time("fast")
-        per_param = None if exact is None else exact / r.size * 1e6
-        rows.append(
-            [
-                r.case.name,
-                fmt_ratio(ratio(exact, r.floor)),
-                fmt_ratio(ratio(r.time("layers"), r.floor)),
-                fmt_ratio(ratio(exact, r.time("seed"))),
-                fmt_ratio(ratio(r.time("torch_exact"), exact)),
-                fmt_ratio(ratio(fast, r.time("torch_fast"))),
-                str(r.methods["fast"].evaluations),
-                fmt_ratio(ratio(fast, r.forward_time)),
-                "—" if per_param is None else f"{per_param:.1f}",
-            ]
-        )
-    return table(header, rows)
-
-
-def verdicts_table(results: list[CaseResult]) -> str:
-    """Each check's verdict on the (correct) model."""
-    header = ["model", *[label for _, label in METHODS]]
-    rows = []
-    for r in results:
-        cells = [r.case.name]
-        for key, _ in METHODS:
-            m = r.methods[key]
-            cells.append(m.verdict if m.verdict is not None else (m.skipped or "—"))
-        rows.append(cells)
-    return table(header, rows)
-
-
-def memory_table(results: list[CaseResult]) -> str:
-    """Peak extra memory (MB) of each method, and the exact check's bytes per parameter."""
-    header = ["model", "P", "one forward", *[label for _, label in METHODS], "exact: bytes / P"]
-    rows = []
-    for r in results:
-        cells = [r.case.name, f"{r.size:,}", fmt_bytes(r.forward_memory)]
-        for key, _ in METHODS:
-            m = r.methods[key]
-            cells.append(fmt_bytes(m.memory, m.memory_kind))
-        exact_memory = r.methods["exact"].memory
-        cells.append("—" if exact_memory is None else f"{exact_memory / r.size:.0f}")
-        rows.append(cells)
-    return table(header, rows)
-
-
-def targets_table(results: list[CaseResult]) -> str:
-    """Each target of the issue, the measured value, and whether it is met."""
-    by_name = {r.case.name: r for r in results}
-    rows: list[list[str]] = []
-
-    def add(target: str, value: float | None, shown: str, met: bool | None) -> None:
-        verdict = "not measured" if value is None or met is None else ("met" if met else "missed")
-        rows.append([target, shown if value is not None else "—", verdict])
-
-    mid = by_name.get("64-128-64-1")
-    if mid is not None:
-        value = ratio(mid.time("exact"), mid.floor)
-        add(
-            "exact check_model <= 0.8 x T_floor (64-128-64-1)",
-            value,
-            f"{fmt_ratio(value)} x",
-            None if value is None else value <= 0.8,
-        )
-        value = ratio(mid.time("torch_exact"), mid.time("exact"))
-        add(
-            "exact check_model >= 2x faster than torch exact (64-128-64-1)",
-            value,
-            f"{fmt_ratio(value)}x faster",
-            None if value is None else value >= 2,
-        )
-        value = ratio(mid.time("layers"), mid.floor)
-        add(
-            "check_layers exact <= 0.5 x T_floor (64-128-64-1)",
-            value,
-            f"{fmt_ratio(value)} x",
-            None if value is None else value <= 0.5,
-        )
-    evaluations = [r.methods["fast"].evaluations for r in results]
-    known = [e for e in evaluations if e is not None]
-    worst = max(known) if known else None
-    add(
-        "fast mode: <= 20 loss evaluations, every size",
-        None if worst is None else float(worst),
-        f"max {worst}",
-        None if worst is None else worst <= 20,
-    )
-    equivalents = [ratio(r.time("fast"), r.forward_time) for r in results]
-    known_eq = [e for e in equivalents if e is not None]
-    worst_eq = max(known_eq) if known_eq else None
-    add(
-        "fast mode: <= 20 forward-equivalents of CPU time, every size",
-        worst_eq,
-        f"max {fmt_ratio(worst_eq)}",
-        None if worst_eq is None else worst_eq <= 20,
-    )
-    big = by_name.get("256-256-128-1")
-    if big is not None:
-        value = ratio(big.time("fast"), big.time("torch_fast"))
-        add(
-            "fast mode faster than torch fast (256-256-128-1)",
-            value,
-            f"{fmt_ratio(value)} x torch's time",
-            None if value is None else value < 1,
-        )
-    huge = by_name.get("1024-896-128-1")
-    if huge is not None:
-        value = huge.time("fast")
-        add(
-            "fast mode under 1 s (~1M parameters)",
-            value,
-            fmt_time(value),
-            None if value is None else value < 1,
-        )
-    fraud = by_name.get("fraud net 4-5-3-1")
-    if fraud is not None:
-        value = ratio(fraud.time("exact"), fraud.time("seed"))
-        add(
-            "fraud net exact <= 0.5 x the seed's loop",
-            value,
-            f"{fmt_ratio(value)} x",
-            None if value is None else value <= 0.5,
-        )
-    scaling = [
-        (r.size, ratio(r.time("exact"), r.floor)) for r in results if 1000 <= r.size <= 200_000
-    ]
-    measured = [(size, value) for size, value in scaling if value is not None]
-    if len(measured) >= 2:
-        values = [value for _, value in measured]
-        spread = max(values) / min(values)
-        shown = ", ".join(f"{value:.2f} at P={size:,}" for size, value in measured)
-        add(
-            "exact / T_floor flat from P~1k to P~100k (max/min <= 2)",
-            spread,
-            f"{shown} (max/min {spread:.2f})",
-            spread <= 2,
-        )
+def peak_since(baseline: int, kind: str) -> int:
+    """Bytes the high-water mark rose since :func:`start_peak`."""
+    if kind == "hwm":
+        high = _status_kb("VmHWM") or baseline
     else:
-        add("exact / T_floor flat from P~1k to P~100k (max/min <= 2)", None, "", None)
-    per_param = [(r.size, r.methods["exact"].memory) for r in results]
-    memory_known = [(size, memory / size) for size, memory in per_param if memory is not None]
-    if memory_known:
-        shown = ", ".join(f"{value:.0f} B at P={size:,}" for size, value in memory_known)
-        no_square = all(value < 8 * size / 10 for size, value in memory_known if size >= 10_000)
-        add(
-            "peak extra memory O(P), never P x P (exact check, bytes per parameter)",
-            1.0,
-            shown,
-            no_square,
-        )
-    return table(["target", "measured", ""], rows)
+        high = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return max(0, high - baseline) * 1024
 
 
-def environment(torch: Any | None) -> str:
-    """Where the numbers were measured."""
+def trim_heap() -> bool:
+    """Give free heap memory back to the kernel (glibc's ``malloc_trim(0)``), so that a later
+    peak counts every page a call touches, not only those beyond what earlier frees left
+    resident. False where the C library has no such function."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
+
+
+def child_main(spec: dict[str, Any]) -> dict[str, Any]:
+    """In a fresh process: one untimed call of the method on the fraud net, the model built,
+    free heap memory returned to the kernel and the memory high-water mark reset, then
+    ``calls`` timed calls on the case's model; the peak after the first call (one check's
+    memory) and after all of them (what the calls keep alive until the garbage collector
+    runs adds up)."""
+    cases = QUICK_CASES if spec["quick"] else FULL_CASES
+    case = next(case for case in cases if case.name == spec["case"])
+    key = str(spec["method"])
+    torch = load_torch() if key.startswith("torch") else None
+    prepare(WARM_UP, torch).runs[key]()
+    prepared = prepare(case, torch)
+    run = prepared.runs[key]
+    gc.collect()
+    trim_heap()
+    baseline, kind = start_peak()
+    seconds: list[float] = []
+    verdicts: list[str] = []
+    first = 0
+    for _ in range(int(spec["calls"])):
+        elapsed, outcome = timed(run)
+        seconds.append(elapsed)
+        verdicts.append(outcome.verdict)
+        if len(seconds) == 1:
+            first = peak_since(baseline, kind)
+    return {
+        "seconds": seconds,
+        "peak": first,
+        "peak_all": peak_since(baseline, kind),
+        "kind": kind,
+        "verdicts": verdicts,
+    }
+
+
+def run_child(case: Case, key: str, calls: int, quick: bool, mmap: bool) -> dict[str, Any]:
+    """One child process; its JSON answer, or ``{"error": ...}``."""
+    spec = {"case": case.name, "method": key, "calls": calls, "quick": quick}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
+    done = subprocess.run(command, env=child_env(mmap), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-500:]}"}
+    try:
+        answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": f"no answer: {done.stdout[-500:]!r}"}
+    if key in LAYERKIT and "fail" in answer["verdicts"]:
+        answer["error"] = "a layerkit check failed the correct model"
+    return answer
+
+
+def isolate_case(
+    result: CaseResult, torch: Any | None, quick: bool, log: Callable[[str], None]
+) -> None:
+    """Fresh-process measurements of every method run on ``result``'s model: layerkit's with
+    and without the mmap threshold (the pair back to back, in alternating order), the others
+    (and one plain forward) for their peak memory. ``--quick`` runs torch's in fresh processes
+    on the fraud net only (its import alone takes seconds)."""
+    case = result.case
+    keys = ["forward"] + [key for key, _ in METHODS if result.methods[key].verdict is not None]
+    if quick and case.name != FRAUD:
+        keys = [key for key in keys if not key.startswith("torch")]
+    order = 0
+    for key in keys:
+        layerkit = key in LAYERKIT
+        calls = case.repeats_of(key) if layerkit else 1
+        sides = (False, True) if layerkit else (False,)
+        if layerkit and order % 2 == 1:
+            sides = (True, False)
+        order += layerkit
+        iso = Isolated()
+        for mmap in sides:
+            answer = run_child(case, key, calls, quick, mmap)
+            if "error" in answer:
+                iso.error = answer["error"]
+                log(f"  child {key} (mmap {mmap}): {iso.error}")
+                break
+            if mmap:
+                iso.mmap_seconds = [float(s) for s in answer["seconds"]]
+            else:
+                iso.seconds = [float(s) for s in answer["seconds"]]
+                iso.peak, iso.peak_kind = int(answer["peak"]), str(answer["kind"])
+                iso.peak_all = int(answer["peak_all"])
+        result.isolated[key] = iso
+        if not quick and iso.error is None:
+            slowdown = iso.slowdown
+            log(
+                f"  isolated {key:<12} peak {(iso.peak or 0) / 1e6:8.1f} MB"
+                + ("" if slowdown is None else f"  mmap slowdown {slowdown:.2f}x")
+            )
+
+
+# -- facts -------------------------------------------------------------------------------------
+
+
+def machine(torch: Any | None) -> str:
+    """Where the numbers were measured, in one line."""
     cpu = platform.processor() or "unknown CPU"
+    memory = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f", {int(line.split()[1]) / 1e6:.1f} GB RAM"
+                break
     except OSError:
         pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
     config: Any = np.show_config(mode="dicts")
     blas = config.get("Build Dependencies", {}).get("blas", {})
+    libc = " ".join(platform.libc_ver()).strip() or "unknown libc"
     torch_version = "not installed" if torch is None else str(torch.__version__)
     return (
-        f"Python {platform.python_version()}, numpy {np.__version__} "
-        f"({blas.get('name', '?')} {blas.get('version', '')}), torch {torch_version}, layerkit "
-        f"{lk.__version__}; {cpu}, {os.cpu_count()} cores; one BLAS/torch thread."
+        f"{cpu}, {os.cpu_count()} cores ({usable} usable by this process){memory}; "
+        f"{platform.system()} {platform.release()}, {libc}; Python "
+        f"{platform.python_version()}, numpy {np.__version__} (BLAS: "
+        f"{blas.get('name', '?')} {blas.get('version', '')}), torch {torch_version}, "
+        f"layerkit {lk.__version__}; one BLAS/torch thread."
     )
 
 
-def report(results: list[CaseResult], torch: Any | None, quick: bool) -> str:
-    """All tables as markdown."""
-    mode = "quick run (`--quick`)" if quick else "full run"
-    return "\n\n".join(
-        [
-            f"Measured by `{COMMAND}{' --quick' if quick else ''}` ({mode}) on "
-            f"{time.strftime('%Y-%m-%d')}. {environment(torch)}",
-            "### Targets\n\n" + targets_table(results),
-            "### Median CPU time\n\n"
-            "`~` marks a time scaled from part of the check (the seed's loop on its first "
-            "coordinates, times P / coordinates).\n\n" + times_table(results),
-            "### Ratios (measured side by side in the same run)\n\n" + ratios_table(results),
-            "### Verdicts on the (correct) models\n\n" + verdicts_table(results),
-            "### Peak extra memory (MB)\n\n"
-            "tracemalloc peak above the start of the call (numpy reports its buffers to it), "
-            "measured on each method's first run on the model; `†`: torch's buffers are "
-            "invisible to tracemalloc, so its rows are the rise of the process's resident-set "
-            "high-water mark, a lower bound (torch reuses memory it already holds). The seed's "
-            "loop is measured on 200 coordinates (its peak does not grow with them).\n\n"
-            + memory_table(results),
-        ]
-    )
+def load_average() -> float | None:
+    """The 1-minute load average, where the platform has one."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
-# -- outputs -----------------------------------------------------------------------------------
+# -- the plot ----------------------------------------------------------------------------------
 
 
 SERIES: tuple[tuple[str, str, str], ...] = (
@@ -655,7 +508,7 @@ def plot(results: list[CaseResult], path: Path) -> None:
                 continue
             sizes.append(r.size)
             times.append(value)
-            estimated.append(key != "floor" and r.methods[key].estimated)
+            estimated.append(key != "floor" and r.estimated(key))
         if not sizes:
             continue
         (line,) = ax.loglog(sizes, times, style, label=label)
@@ -681,26 +534,25 @@ def plot(results: list[CaseResult], path: Path) -> None:
     plt.close(fig)
 
 
-def write_doc(markdown: str, path: Path) -> None:
-    """Put ``markdown`` between the generated-results markers of ``path`` (kept text around)."""
-    block = f"{BEGIN}\n\n{markdown}\n\n{END}"
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            path.write_text(head + block + tail, encoding="utf-8")
-            return
-    path.write_text(f"# Benchmarks\n\nRegenerate with `{COMMAND}`.\n\n{block}\n", encoding="utf-8")
+def writes_doc(*, quick: bool, no_write: bool, only: str | None) -> bool:
+    """Only a full run of every model writes docs/benchmarks.md and the plot."""
+    return not quick and not no_write and not only
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; exit 1 when a layerkit check fails a correct model."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; exit 1 when a layerkit check fails a correct model or a child
+    process fails."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run, prints only")
     parser.add_argument("--only", default=None, help="run the models whose name contains this")
     parser.add_argument("--no-write", action="store_true", help="do not write the doc and plot")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child is not None:
+        print(json.dumps(child_main(json.loads(args.child))))
+        return 0
+    started = time.perf_counter()
+    load_start = load_average()
     torch = load_torch()
     if torch is None:
         print("torch: skipped (torch not installed)", file=sys.stderr)
@@ -711,22 +563,42 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    measure_case(WARM_UP, torch, args.quick, lambda line: None)  # imports, lazy set-up, caches
-    results = [measure_case(case, torch, args.quick, log) for case in cases]
-    markdown = report(results, torch, args.quick)
+    for run in prepare(WARM_UP, torch).runs.values():  # imports, lazy set-up, caches
+        run()
+    results = []
+    for case in cases:
+        result = measure_case(case, torch, args.quick, log)
+        if case.isolate:
+            isolate_case(result, torch, args.quick, log)
+        results.append(result)
+    load_end = load_average()
+    facts = RunFacts(
+        quick=args.quick,
+        date=time.strftime("%Y-%m-%d"),
+        wall=time.perf_counter() - started,
+        machine=machine(torch),
+        load=None if load_start is None or load_end is None else (load_start, load_end),
+    )
+    markdown = report(results, facts)
     print(markdown)
-    if not args.quick and not args.no_write and not args.only:
+    if writes_doc(quick=args.quick, no_write=args.no_write, only=args.only):
         write_doc(markdown, DOC)
         plot(results, PLOT)
         log(f"wrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
     failed = [
         f"{r.case.name}: {LABEL[key]}"
         for r in results
-        for key in ("exact", "layers", "sampled", "fast")
+        for key in LAYERKIT
         if r.methods[key].verdict == "fail"
     ]
+    failed += [
+        f"{r.case.name}: {key} in a fresh process ({iso.error})"
+        for r in results
+        for key, iso in r.isolated.items()
+        if iso.error is not None
+    ]
     if failed:
-        print("layerkit failed a correct model: " + "; ".join(failed), file=sys.stderr)
+        print("benchmark failed: " + "; ".join(failed), file=sys.stderr)
         return 1
     return 0
 
