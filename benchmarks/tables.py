@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 import layerkit as lk
 from layerkit import Sequential
+from layerkit.gradcheck.chain import CHUNK_ELEMENTS
 from layerkit.models import fraud_net_seed_case, mlp
 
 Vector = npt.NDArray[np.float64]
@@ -29,8 +30,8 @@ MMAP_THRESHOLD = 131072
 all turns off glibc's dynamic threshold, so every freed block above it goes back to the kernel
 and every new one is freshly mapped, page-faulted memory."""
 
-CHUNK_BYTES = 8 * (1 << 19)
-"""One stacked-activation chunk of the checker: at most 2**19 float64 entries."""
+CHUNK_BYTES = 8 * CHUNK_ELEMENTS
+"""One stacked-activation chunk of the checker (its `CHUNK_ELEMENTS` float64 entries)."""
 CHUNK_BUFFERS = 4
 """Chunks a stacked layer may hold at once (its input, its output, the activation's output
 and its kink margins): the memory target's allowance is this many chunks."""
