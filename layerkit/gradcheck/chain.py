@@ -97,7 +97,6 @@ class ChainObjective(Objective):
         self._sides = [None if k is None else (k > 0).reshape(1, -1) for k in self.kinks]
         self.plans: dict[int, LayerPlan] = {}
         self._lowrank = LowRank(self)
-        self._direction: tuple[Mapping[str, Float64Array], Float64Array] | None = None
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
 
@@ -239,7 +238,6 @@ class ChainObjective(Objective):
         result = np.empty(offsets.shape[0])
         margins = np.empty(offsets.shape[0])
         self._plan_all()  # verified at the checked point, before any parameter moves
-        first = self._first_layer_change(direction)
         try:
             self._bind(params)
             for k, t in enumerate(offsets):
@@ -247,31 +245,10 @@ class ChainObjective(Objective):
                     moved = self._scratch[name]
                     np.multiply(direction[name], t, out=moved)
                     np.add(self.values[name], moved, out=moved)
-                if first is None:
-                    result[k], margins[k] = self._run(0, x)
-                else:  # a Linear first layer is linear in its parameters: y0 + t * change
-                    result[k], margins[k] = self._run(1, self.outputs[0] + t * first)
+                result[k], margins[k] = self._run(0, x)
         finally:
             self._bind(self.layer_params)
         return result, margins
-
-    def _first_layer_change(self, direction: Mapping[str, Float64Array]) -> Float64Array | None:
-        """`x @ dW.T + db` `(m, out)` of a verified Linear first layer along `direction` (its
-        output moves by `t` times it), remembered for the last direction; None when the first
-        layer is anything else, or when `x` itself moves."""
-        if self._direction is not None and self._direction[0] is direction:
-            return self._direction[1]
-        own = {ref.local: name for name, ref in self.refs.items() if ref.layer == 0}
-        moves_x = any(ref.layer < 0 for ref in self.refs.values())
-        if len(self.layers) < 2 or moves_x or not own or self.plan(0).perturbed is None:
-            return None
-        change = np.zeros_like(self.outputs[0])
-        if "W" in own:
-            change += self.x @ direction[own["W"]].T
-        if "b" in own:
-            change += direction[own["b"]]
-        self._direction = (direction, change)
-        return change
 
     def _bind(self, params: Sequence[Mapping[str, Float64Array]]) -> None:
         """Rebind each layer's parameters to `params` (one dict per layer)."""
