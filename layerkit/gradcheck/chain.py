@@ -193,6 +193,11 @@ class ChainObjective(Objective):
         self.evaluations += 1
         return float(self.head.values(np.asarray(out, dtype=np.float64)[np.newaxis])[0]), margin
 
+    def first_loss(self) -> float:
+        """The loss of the forward that built the chain (the layers' own forwards)."""
+        self.evaluations += 1
+        return float(self.head.values(self.out[np.newaxis])[0])
+
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         if point is self.values:  # the point itself (base_loss): nothing to swap in
             return self._run(0, self.x, margins=False)[0]

@@ -83,7 +83,7 @@ class Objective(ABC):
 
     def base_loss(self) -> float:
         """The loss at the point, evaluated twice: the two must agree (determinism guard)."""
-        first = self.loss_at(self.values)
+        first = self.first_loss()
         second = self.loss_at(self.values)
         same = first == second or (np.isnan(first) and np.isnan(second))
         close = abs(first - second) <= 4 * self.loss_eps * max(abs(first), abs(second))
@@ -95,6 +95,11 @@ class Objective(ABC):
             )
             raise NondeterministicError(msg)
         return first
+
+    def first_loss(self) -> float:
+        """The loss at the point, from whatever the objective already computed there (by
+        default, a new evaluation)."""
+        return self.loss_at(self.values)
 
     def input_line(self, rng: np.random.Generator) -> Callable[[Float64Array], Losses] | None:
         """A random line through the inputs, `offsets -> (losses, margins)`, evaluated in one

@@ -52,7 +52,7 @@ def verified_samplewise(layer: Layer, x: Array, y: Array, noise: Array | None) -
     forward of `x` stacked with a different batch (half of `x`'s rows in reverse order;
     for `m = 1`, `x / 2`) gives `y` and that batch's own output. A layer using batch
     statistics or mixing rows fails (the checker then runs each perturbation on its own); so
-    does one that raises."""
+    does one that refuses the stacked shape with a `ValueError` (`ShapeError` is one)."""
     m = x.shape[0]
     rows = np.arange(m)[::-1][: max(1, m // 2)]
     try:
@@ -64,8 +64,8 @@ def verified_samplewise(layer: Layer, x: Array, y: Array, noise: Array | None) -
             expected, _ = run_layer(layer, other, mask)
         tiled = None if noise is None or mask is None else np.concatenate([noise, mask])
         stacked, _ = run_layer(layer, np.concatenate([x, other]), tiled)
-    except Exception:  # a layer refusing other batch sizes is not samplewise for the checker
-        return False
+    except ValueError:  # a layer refusing the stacked batch's shape is not samplewise
+        return False  # (any other exception is the user's code failing: it aborts the check)
     return _close(stacked, np.concatenate([y, expected]))
 
 
@@ -135,13 +135,16 @@ def _keeps_forward(layer: Layer, kind: type[Layer]) -> bool:
 
 
 def _plain(
-    function: Callable[[Array], Array], x: Array, y: Array
+    function: Callable[[Array], Array], x: Array, y: Array, *, own: bool
 ) -> Callable[[Array], Float64Array] | None:
-    """`function` as a float64 forward, if it reproduces `y` from `x` (else None)."""
+    """`function` as a float64 forward, if it reproduces `y` from `x` (else None). For one
+    of `OWN_LAYERS` it is that layer's own forward without validation: not re-run here."""
 
     def forward(z: Array) -> Float64Array:
         return np.asarray(function(z), dtype=np.float64)
 
+    if own:
+        return forward
     with np.errstate(all="ignore"):
         return forward if _close(forward(x), y) else None
 
@@ -160,9 +163,10 @@ def _after_column(
 
 
 OWN_LAYERS: frozenset[type[Layer]] = frozenset({Linear, ReLU, Sigmoid, Tanh})
-"""Exact types whose forward is layerkit's own code: samplewise, and elementwise for the
-activations, by that code (tested in layerkit's suite). Each is still checked to reproduce
-its output at the point; a subclass gets the full verification."""
+"""Exact types whose forward is layerkit's own code: their validation-free forward, samplewise
+stacking and (activations) elementwise columns hold by that code, and layerkit's own test
+suite checks them against the forward; they are not re-verified per check. A subclass, or
+any other layer, gets the full verification at the checked point."""
 
 
 def plan_layer(
@@ -183,7 +187,7 @@ def _known_plan(layer: Layer, x: Array, y: Array, kinks: Array | None) -> LayerP
     and elementwise); None otherwise."""
     own = type(layer) in OWN_LAYERS
     if isinstance(layer, Linear) and _keeps_forward(layer, Linear) and kinks is None:
-        plain = _plain(lambda z: _linear_forward(layer, z), x, y)
+        plain = _plain(lambda z: _linear_forward(layer, z), x, y, own=own)
         if plain is None or not (own or verified_samplewise(layer, x, y, None)):
             return None
         return LayerPlan(
@@ -193,7 +197,7 @@ def _known_plan(layer: Layer, x: Array, y: Array, kinks: Array | None) -> LayerP
             after_column=_after_column(layer, x, y),
         )
     if isinstance(layer, Activation) and _keeps_forward(layer, Activation):
-        plain = _plain(layer.function, x, y)
+        plain = _plain(layer.function, x, y, own=own)
         if plain is None or not (own or verified_samplewise(layer, x, y, None)):
             return None
         distance = None if kinks is None else layer.kink_distance
