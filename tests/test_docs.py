@@ -216,12 +216,27 @@ def nearest(curves: Any, step: float) -> int:
 class TestSweepPlot:
     """docs/gen_sweep_plot.py regenerates the concepts page's picture from the library."""
 
-    def test_writes_a_png(self, generator: ModuleType, tmp_path: Path) -> None:
-        """The script writes a PNG where it is told to, and says where."""
+    def test_writes_a_png(
+        self, generator: ModuleType, curves: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The script writes a PNG where it is told to, and says where.
+
+        main() computes its sweep with ``sweep_curves()``, the very call the ``curves`` fixture
+        makes and the tests below check; it is served from that fixture rather than computed a
+        second time (about 10 s of the seed's own loop), and main must have asked for it.
+        """
+        asked: list[bool] = []
+
+        def sweep_curves() -> Any:
+            asked.append(True)
+            return curves
+
+        monkeypatch.setattr(generator, "sweep_curves", sweep_curves)
         out = tmp_path / "sub" / "sweep.png"
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
             assert generator.main([str(out)]) == 0
+        assert asked == [True]
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(out) in buffer.getvalue()
 
