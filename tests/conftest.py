@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Callable, Iterator
+import os
 
-import numpy as np
-import pytest
+# One BLAS thread per test process, set before numpy is first imported (no plugin imports it
+# earlier). The suite runs one pytest-xdist worker per core, so a multi-threaded BLAS in each
+# worker would put two or more spinning threads on every core; and the suite's matrices are
+# small, where extra threads cost more than they save. The results do not depend on it. A
+# value set in the environment wins; subprocesses the tests start (CLI, examples) inherit it.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import pickle  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture

@@ -149,7 +149,13 @@ class TestSeeds:
         generator = np.random.default_rng(1)
         assert as_rng(generator, owner="t") is generator
 
-    @pytest.mark.parametrize("seed", [-1, "abc", 1.5, True, [1, -1], [], object()], ids=repr)
+    # ids are stable strings: pytest-xdist workers must collect the same test names, and
+    # repr(object()) holds a memory address.
+    @pytest.mark.parametrize(
+        "seed",
+        [-1, "abc", 1.5, True, [1, -1], [], object()],
+        ids=["-1", "'abc'", "1.5", "True", "[1, -1]", "[]", "object()"],
+    )
     def test_refused(self, seed: Any) -> None:
         with pytest.raises(ConfigError, match="'seed' must be None, a non-negative integer"):
             as_rng(seed, owner="t")

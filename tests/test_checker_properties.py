@@ -133,10 +133,13 @@ def assert_no_fail(report: GradCheckReport, net: Net) -> None:
 class TestCorrectNetsNeverFail:
     """Correct layers are never reported as failing."""
 
-    @property_settings(300)
+    # 100 examples, not 300: every layer regression the 300 caught when planted (a 1%
+    # Dropout(0.5) backward, a 1e-3 dW bug on square, wide (>= 24 inputs) or 1-input
+    # Linears, or on batches of 48+ rows) the 100 catch too, in a third of the time.
+    @property_settings(100)
     @given(nets())
     def test_random_nets(self, net: Net) -> None:
-        """300 random nets (depth 1-4, widths 1-32, batch 1-64, mixed activations, float32
+        """100 random nets (depth 1-4, widths 1-32, batch 1-64, mixed activations, float32
         and float64, with and without dropout): zero 'fail'."""
         report = check_model(net.model, net.x, net.y)
         assert_no_fail(report, net)
@@ -237,16 +240,22 @@ def check_planted(net: Net, choice: int, kind: BugKind) -> tuple[GradCheckReport
 
 
 class TestPlantedBugsAlwaysFail:
-    """A bug in one tensor's gradient fails on that tensor, and only there."""
+    """A bug in one tensor's gradient fails on that tensor, and only there.
 
-    @property_settings(60)
+    30 examples each (it was 60): with the checker weakened on purpose, each property fails
+    at 30 as at 60 (rtol 1e-4: the 1 + 1e-5 scale bug is missed; 3 sampled entries per
+    tensor: the flipped entry is not the worst; rtol 0.9: a transposed W and a missing 1/m
+    pass).
+    """
+
+    @property_settings(30)
     @given(nets(max_batch=16), st.integers(0, 7))
     def test_scale_by_one_plus_1e5(self, net: Net, choice: int) -> None:
         """One tensor's gradient times 1 + 1e-5 (where its largest entry is not negligible)."""
         report, name, _ = check_planted(net, choice, "scale")
         assert_fails_only_at(report, name, net, net.model.layer_label(_index(net, name)))
 
-    @property_settings(60)
+    @property_settings(30)
     @given(nets(max_batch=16), st.integers(0, 7))
     def test_sign_flip_of_the_largest_entry(self, net: Net, choice: int) -> None:
         """The largest-magnitude entry of one gradient negated: that entry is the worst."""
@@ -254,14 +263,14 @@ class TestPlantedBugsAlwaysFail:
         assert_fails_only_at(report, name, net, net.model.layer_label(_index(net, name)))
         assert report[name].worst_index == wrapper.flipped, str(report)
 
-    @property_settings(60)
+    @property_settings(30)
     @given(nets(max_batch=16, square=True), st.integers(0, 7))
     def test_transposed_square_weight_gradient(self, net: Net, choice: int) -> None:
         """A square W's gradient transposed (where it is not symmetric)."""
         report, name, _ = check_planted(net, choice, "transpose")
         assert_fails_only_at(report, name, net, net.model.layer_label(_index(net, name)))
 
-    @property_settings(60)
+    @property_settings(30)
     @given(nets(max_batch=16), st.integers(0, 7))
     def test_missing_one_over_m(self, net: Net, choice: int) -> None:
         """One gradient summed over the batch instead of averaged (batch of 2 or more)."""

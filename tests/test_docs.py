@@ -205,7 +205,11 @@ def generator() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def curves(generator: ModuleType) -> Any:
-    return generator.sweep_curves()
+    """The script's sweep on one step per decade (13 points plus eps^(1/3)), not the
+    picture's three (37): the same function on a subset of the same steps (1e-1 ... 1e-13,
+    with 1e-7, 1e-3, 1e-2 and eps^(1/3) that the tests below read), at a third of the cost
+    of the seed's loop."""
+    return generator.sweep_curves(13)
 
 
 def nearest(curves: Any, step: float) -> int:
@@ -216,12 +220,27 @@ def nearest(curves: Any, step: float) -> int:
 class TestSweepPlot:
     """docs/gen_sweep_plot.py regenerates the concepts page's picture from the library."""
 
-    def test_writes_a_png(self, generator: ModuleType, tmp_path: Path) -> None:
-        """The script writes a PNG where it is told to, and says where."""
+    def test_writes_a_png(
+        self, generator: ModuleType, curves: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The script writes a PNG where it is told to, and says where.
+
+        main() computes its sweep with ``sweep_curves()``, the function the ``curves`` fixture
+        calls and the tests below check; it is served from that fixture rather than computed a
+        second time (the seed's own loop), and main must have asked for it.
+        """
+        asked: list[bool] = []
+
+        def sweep_curves() -> Any:
+            asked.append(True)
+            return curves
+
+        monkeypatch.setattr(generator, "sweep_curves", sweep_curves)
         out = tmp_path / "sub" / "sweep.png"
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
             assert generator.main([str(out)]) == 0
+        assert asked == [True]
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(out) in buffer.getvalue()
 

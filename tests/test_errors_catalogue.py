@@ -984,21 +984,27 @@ def render() -> str:
     return HEADER.format(classes=class_rows, rows=rows, converted=converted, cli=cli)
 
 
+@pytest.fixture(scope="class")
+def rendered() -> str:
+    """The catalogue rendered once (it runs every case) for both tests of TestDocsTable."""
+    return render()
+
+
 class TestDocsTable:
     """docs/errors.md is exactly what the catalogue renders."""
 
-    def test_errors_page_is_up_to_date(self) -> None:
+    def test_errors_page_is_up_to_date(self, rendered: str) -> None:
         """The page matches the cases and today's messages; regenerate it when they change."""
-        expected = render()
+        expected = rendered
         actual = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
         assert actual == expected, (
             "docs/errors.md is out of date with tests/test_errors_catalogue.py; "
             "regenerate it with: python tests/test_errors_catalogue.py"
         )
 
-    def test_every_case_is_a_row(self) -> None:
+    def test_every_case_is_a_row(self, rendered: str) -> None:
         """One table row per case, numbered in order."""
-        text = render()
+        text = rendered
         for number, case in enumerate(CASES, start=1):
             assert f"| {number} | {case.area} | {case.given} |" in text
 
