@@ -18,7 +18,8 @@ PLOT_FORMATS: dict[str, str] = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
 def plot_path(text: str) -> str:
-    """argparse `type` of `--plot`: a file name ending in one of `PLOT_FORMATS`."""
+    """argparse `type` of `--plot`: a file name ending in one of `PLOT_FORMATS`, in a folder
+    that exists."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not a file name")
     suffix = Path(text).suffix.lower()
@@ -26,6 +27,10 @@ def plot_path(text: str) -> str:
         known = ", ".join(PLOT_FORMATS)
         shown = f"extension {suffix!r}" if suffix else "no extension"
         msg = f"{text!r} has {shown}; the format comes from it: use one of {known}"
+        raise argparse.ArgumentTypeError(msg)
+    folder = Path(text).parent
+    if not folder.is_dir():  # said before the sweep runs, not after
+        msg = f"{text!r}: the folder {str(folder)!r} does not exist"
         raise argparse.ArgumentTypeError(msg)
     return text
 
