@@ -12,6 +12,9 @@ from typing import IO
 BAR_AFTER_SECONDS = 0.5
 """The bar appears only once a run has lasted this long: quick runs print nothing."""
 
+CLOCK: Callable[[], float] = time.monotonic
+"""The bars' time source, unless one is given (tests replace it)."""
+
 BAR_WIDTH = 24
 
 
@@ -33,7 +36,7 @@ class ProgressBar:
         stream: Where to draw (a terminal).
         label: What runs, e.g. `checking 47 parameters`.
         after: Seconds from the start before the first drawing.
-        clock: The time source (for tests).
+        clock: The time source (default `CLOCK`).
     """
 
     def __init__(
@@ -42,13 +45,13 @@ class ProgressBar:
         label: str,
         *,
         after: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.stream = stream
         self.label = label
         self.after = BAR_AFTER_SECONDS if after is None else after
-        self.clock = clock
-        self.start = clock()
+        self.clock = clock or CLOCK
+        self.start = self.clock()
         self.width = 0
 
     def line(self, done: int, total: int, elapsed: float) -> str:

@@ -95,7 +95,12 @@ class ChainObjective(Objective):
         self.kinks = [self.kinks_of(i, x_in) for i, x_in in enumerate(self.inputs)]
         self.on_kink = [k is not None and bool(np.any(k == 0)) for k in self.kinks]
         self._sides = [None if k is None else (k > 0).reshape(1, -1) for k in self.kinks]
-        self.plans: dict[int, LayerPlan] = {}
+        self.plans = [  # verified here, at the checked point, before any parameter moves
+            plan_layer(layer, x_in, y, mask, kinks)
+            for layer, x_in, y, mask, kinks in zip(
+                self.layers, self.inputs, self.outputs, self.noise, self.kinks, strict=True
+            )
+        ]
         self._lowrank = LowRank(self)
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
@@ -119,21 +124,12 @@ class ChainObjective(Objective):
         return result
 
     def plan(self, index: int) -> LayerPlan:
-        """Layer `index`'s verified tricks (verified once, at the checked point)."""
-        plan = self.plans.get(index)
-        if plan is None:
-            args = (self.inputs[index], self.outputs[index], self.noise[index])
-            plan = plan_layer(self.layers[index], *args, self.kinks[index])
-            self.plans[index] = plan
-        return plan
-
-    def _plan_all(self) -> None:
-        for index in range(len(self.layers)):
-            self.plan(index)
+        """Layer `index`'s verified tricks (verified when the chain was built)."""
+        return self.plans[index]
 
     def _stackable_from(self, start: int) -> bool:
         """True when every layer from `start` may run on stacked batches."""
-        return all(self.plan(i).samplewise for i in range(start, len(self.layers)))
+        return all(plan.samplewise for plan in self.plans[start:])
 
     def forward_layer(self, index: int, x: Array, noise: Array | None) -> Float64Array:
         """Layer `index` on a batch `(N, k)` with mask `noise` (for those `N` rows)."""
@@ -201,7 +197,6 @@ class ChainObjective(Objective):
     def loss_at(self, point: Mapping[str, Float64Array]) -> float:
         if point is self.values:  # the point itself (base_loss): nothing to swap in
             return self._run(0, self.x, margins=False)[0]
-        self._plan_all()  # verified at the checked point, before any parameter moves
         saved = {name: self.values[name].copy() for name in self.names}
         try:
             for name in self.names:
@@ -242,7 +237,6 @@ class ChainObjective(Objective):
                 params[ref.layer][ref.local] = self._scratch[name]
         result = np.empty(offsets.shape[0])
         margins = np.empty(offsets.shape[0])
-        self._plan_all()  # verified at the checked point, before any parameter moves
         try:
             self._bind(params)
             for k, t in enumerate(offsets):
@@ -290,6 +284,7 @@ class ChainObjective(Objective):
         result, margins = np.empty(n), np.empty(n)
         layer_of = self.layer_of[tensors]
         stackable = np.array([self._stackable_from(max(int(i), 0)) for i in self.layer_of])
+        widths = np.array([self._lowrank.dense_width(i) for i in range(len(self.layers))])
         for k in np.flatnonzero(~stackable[tensors]):
             ref = self.refs[self.names[tensors[k]]]
             result[k], margins[k] = self._one_perturbation(ref, int(flat_indices[k]), offsets[k])
@@ -302,7 +297,7 @@ class ChainObjective(Objective):
             result[ids], margins[ids] = self._row_losses(flat_indices[ids], offsets[ids])
         chosen = np.flatnonzero(stackable[tensors] & (layer_of >= 0))
         chosen = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
-        cost = np.array([m * self._lowrank.dense_width(int(i)) for i in layer_of[chosen]])
+        cost = m * widths[layer_of[chosen]]
         cuts = np.flatnonzero(np.diff(np.cumsum(cost) // CHUNK_ELEMENTS)) + 1
         for ids in np.split(chosen, cuts) if chosen.shape[0] else []:
             result[ids], margins[ids] = self._lowrank.chunk_losses(

@@ -14,6 +14,7 @@ import attrs
 import numpy as np
 
 from layerkit._typing import Array, Float64Array, IntArray
+from layerkit.gradcheck.shortcuts import ColumnChange
 
 
 class Head(ABC):
@@ -37,17 +38,10 @@ class Head(ABC):
         stacked[np.arange(n), rows] = new_rows
         return self.values(stacked)
 
-    def replaced_columns(
-        self, base: Float64Array, cols: IntArray, new_cols: Float64Array
-    ) -> Float64Array:
-        """Loss of `base` `(m, k)` with column `cols[j]` replaced by `new_cols[j]`
-        `(n, m)`, for each `j` -> `(n,)`; equal to `values` on the full outputs."""
-        n, m = new_cols.shape
-        if base.shape[1] == 1:
-            return self.values(new_cols.reshape(n, m, 1))
-        stacked = np.repeat(base[np.newaxis], n, axis=0)
-        stacked[np.arange(n), :, cols] = new_cols
-        return self.values(stacked)
+    def replaced_columns(self, base: Float64Array, change: ColumnChange) -> Float64Array:
+        """Loss of `base` `(m, k)` with the one-column `change` of each perturbation ->
+        `(n,)`; equal to `values` on the full outputs."""
+        return self.values(change.full(base))
 
 
 def _replace_and_reduce(
@@ -80,13 +74,12 @@ class ProjectionHead(Head):
         new_values = np.asarray((new_rows * self.weights[rows]).sum(axis=-1))
         return _replace_and_reduce(per_row, rows, new_values, mean=False)
 
-    def replaced_columns(
-        self, base: Float64Array, cols: IntArray, new_cols: Float64Array
-    ) -> Float64Array:
+    def replaced_columns(self, base: Float64Array, change: ColumnChange) -> Float64Array:
         """Per column `O(m)`: the other columns' sum once, plus the new column's."""
         per_column = np.asarray((base * self.weights).sum(axis=0))
-        others = per_column.sum() - per_column[cols]
-        return np.asarray(others + np.einsum("nm,mn->n", new_cols, self.weights[:, cols]))
+        others = per_column.sum() - per_column[change.cols]
+        terms = np.einsum("nm,mn->n", change.new, self.weights[:, change.cols])
+        return np.asarray(others + terms)
 
 
 @attrs.frozen(eq=False)

@@ -64,10 +64,10 @@ class LowRank:
         m = self.chain.x.shape[0]
         margins = np.full(tensors.shape[0], np.inf)
         layer_of = self.chain.layer_of[tensors]
-        dense: list[tuple[IntArray, Float64Array]] = []
-        columns: list[tuple[IntArray, ColumnChange]] = []
+        dense: Stack = []
+        columns: Columns = []
         with np.errstate(all="ignore"):
-            waiting: dict[int, list[tuple[IntArray, Float64Array]]] = {}
+            waiting: dict[int, Stack] = {}
             for index in range(int(layer_of[0]), len(self.chain.layers)):
                 dense, columns = self._advance(index, dense, columns, margins, waiting)
                 dense.extend(waiting.pop(index, []))
@@ -82,34 +82,28 @@ class LowRank:
                     else:
                         dense.append((ids, self.chain.perturbed_outputs(index, *args)))
             result = np.empty(tensors.shape[0])
-            if dense:
-                ids = np.concatenate([d[0] for d in dense])
-                out = np.concatenate([d[1] for d in dense])
+            for ids, out in _merged_dense(dense):
                 result[ids] = self.chain.head.values(out.reshape(ids.shape[0], m, -1))
             for ids, change in _merged(columns):
-                result[ids] = self.chain.head.replaced_columns(
-                    self.chain.out, change.cols, change.new
-                )
+                result[ids] = self.chain.head.replaced_columns(self.chain.out, change)
         return result, margins
 
     def _advance(
         self,
         index: int,
-        dense: list[tuple[IntArray, Float64Array]],
-        columns: list[tuple[IntArray, ColumnChange]],
+        dense: Stack,
+        columns: Columns,
         margins: Float64Array,
-        waiting: dict[int, list[tuple[IntArray, Float64Array]]],
-    ) -> tuple[list[tuple[IntArray, Float64Array]], list[tuple[IntArray, ColumnChange]]]:
+        waiting: dict[int, Stack],
+    ) -> tuple[Stack, Columns]:
         """Carry perturbed inputs of layer `index` through it: dense stacks `(r * m, k)`
         stay dense; one-column changes stay so through an elementwise layer, else turn dense
         (an outer product for a Linear), or jump a whole Linear-ReLU-Linear
         (`LinearTail`) into `waiting` at the layer
         they reach, when they cross no kink. Lowers `margins` at kinks on the way."""
         plan, base = self.chain.plan(index), self.chain.kinks[index]
-        carried: list[tuple[IntArray, Float64Array]] = []
-        if dense:
-            ids = np.concatenate([d[0] for d in dense]) if len(dense) > 1 else dense[0][0]
-            out = np.concatenate([d[1] for d in dense]) if len(dense) > 1 else dense[0][1]
+        carried: Stack = []
+        for ids, out in _merged_dense(dense):
             margins[ids] = np.minimum(margins[ids], self.chain.margin(index, out, ids.shape[0]))
             carried.append(
                 (
@@ -119,7 +113,7 @@ class LowRank:
                     ),
                 )
             )
-        kept: list[tuple[IntArray, ColumnChange]] = []
+        kept: Columns = []
         x_in, y = self.chain.inputs[index], self.chain.outputs[index]
         for ids, change in _merged(columns):
             if plan.columnwise:
@@ -136,9 +130,7 @@ class LowRank:
                     carried.append((ids, dense_out.reshape(-1, y.shape[1])))
             else:
                 n = ids.shape[0]
-                stacked = np.repeat(x_in[np.newaxis], n, axis=0)
-                stacked[np.arange(n), :, change.cols] = change.new
-                flat = stacked.reshape(n * x_in.shape[0], -1)
+                flat = change.full(x_in).reshape(n * x_in.shape[0], -1)
                 margins[ids] = np.minimum(margins[ids], self.chain.margin(index, flat, n))
                 carried.append(
                     (ids, self.chain.forward_layer(index, flat, self.chain.tiled_noise(index, n)))
@@ -151,7 +143,7 @@ class LowRank:
         ids: IntArray,
         change: ColumnChange,
         margins: Float64Array,
-        waiting: dict[int, list[tuple[IntArray, Float64Array]]],
+        waiting: dict[int, Stack],
     ) -> tuple[IntArray, ColumnChange]:
         """Send the changes of Linear `index`'s input that cross no kink of the ReLU after it
         through its `LinearTail` to `waiting`; return
@@ -199,3 +191,10 @@ def _merged(columns: Columns) -> Columns:
     cols = np.concatenate([c[1].cols for c in columns])
     new = np.concatenate([c[1].new for c in columns])
     return [(ids, ColumnChange(cols, new))]
+
+
+def _merged_dense(dense: Stack) -> Stack:
+    """Dense stacks of several tensors as one."""
+    if len(dense) < 2:
+        return dense
+    return [(np.concatenate([d[0] for d in dense]), np.concatenate([d[1] for d in dense]))]

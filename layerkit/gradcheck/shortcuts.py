@@ -36,6 +36,15 @@ class ColumnChange:
     cols: IntArray
     new: Float64Array
 
+    def full(self, base: Array) -> Float64Array:
+        """The changed outputs in full, `(n, m, k)`, from the checked point's `base` `(m, k)`."""
+        n, m = self.new.shape
+        if base.shape[1] == 1:
+            return self.new.reshape(n, m, 1)
+        stacked = np.repeat(np.asarray(base, dtype=np.float64)[np.newaxis], n, axis=0)
+        stacked[np.arange(n), :, self.cols] = self.new
+        return stacked
+
 
 def _close(got: Array, expected: Array) -> bool:
     """Same shape and equal within `STACKING_RTOL` of the scale (NaN: not close)."""
