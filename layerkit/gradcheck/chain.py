@@ -21,7 +21,7 @@ from layerkit.errors import GradientSpecError
 from layerkit.gradcheck.heads import Head
 from layerkit.gradcheck.kinks import side_margins
 from layerkit.gradcheck.lowrank import LowRank
-from layerkit.gradcheck.objective import Losses, Objective, as_private
+from layerkit.gradcheck.objective import Losses, Objective, as_private, random_scaled_signs
 from layerkit.gradcheck.shortcuts import LayerPlan, plan_layer
 from layerkit.layers.base import Layer, run_layer
 
@@ -211,8 +211,7 @@ class ChainObjective(Objective):
         line run as one stacked forward (None if a layer mixes samples)."""
         if not self._stackable_from(0):
             return None
-        signs = np.where(rng.integers(0, 2, size=self.x.shape) == 1, 1.0, -1.0)
-        direction = signs * np.maximum(np.abs(self.x), 1.0)
+        direction = random_scaled_signs(self.x, rng)
 
         def along(offsets: Float64Array) -> Losses:
             stacked = self.x[np.newaxis] + offsets[:, np.newaxis, np.newaxis] * direction
@@ -297,6 +296,8 @@ class ChainObjective(Objective):
             result[ids], margins[ids] = self._row_losses(flat_indices[ids], offsets[ids])
         chosen = np.flatnonzero(stackable[tensors] & (layer_of >= 0))
         chosen = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
+        per_layer = np.bincount(layer_of[chosen], minlength=len(self.layers))
+        self._lowrank.earlier_entries = np.concatenate([[0], np.cumsum(per_layer)])
         cost = m * widths[layer_of[chosen]]
         cuts = np.flatnonzero(np.diff(np.cumsum(cost) // CHUNK_ELEMENTS)) + 1
         for ids in np.split(chosen, cuts) if chosen.shape[0] else []:

@@ -15,7 +15,7 @@ from layerkit._typing import Float64Array, IntArray
 from layerkit.errors import NonFiniteError
 from layerkit.gradcheck import noise as loss_noise
 from layerkit.gradcheck.numeric import probe
-from layerkit.gradcheck.objective import Objective
+from layerkit.gradcheck.objective import Objective, random_scaled_signs
 from layerkit.gradcheck.options import CheckOptions
 from layerkit.gradcheck.probes import Evaluate, Noise, ProbeResult, gradient_scale
 
@@ -44,9 +44,6 @@ def _nan_where_nonfinite(
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-_SIGNS = np.array([-1.0, 1.0])
-
-
 def random_direction(
     objective: Objective, names: tuple[str, ...], rng: np.random.Generator
 ) -> dict[str, Float64Array]:
@@ -55,8 +52,7 @@ def random_direction(
     for name in objective.names:
         values = objective.values[name]
         if name in names:
-            signs = np.asarray(_SIGNS[rng.integers(0, 2, size=values.shape)])
-            direction[name] = np.multiply(signs, np.maximum(np.abs(values), 1.0), out=signs)
+            direction[name] = random_scaled_signs(values, rng)
         else:
             direction[name] = np.zeros_like(values)
     return direction

@@ -39,6 +39,9 @@ class LowRank:
         )  # the chain owns this: no reference cycle to keep it alive
         self._tails: dict[int, LinearTail | None] = {}
         self._widths: dict[int, int] = {}
+        self.earlier_entries = np.zeros(len(chain.layers) + 1, dtype=np.intp)
+        """Per layer index, how many entries of the current call belong to earlier layers
+        (an upper bound on the changes that reach it; set by the chain per call)."""
 
     def dense_width(self, index: int) -> int:
         """The widest stack row `(k,)` a parameter of layer `index` may need: the width of
@@ -162,8 +165,12 @@ class LowRank:
         return ids[rest], ColumnChange(change.cols[rest], change.new[rest])
 
     def _tail(self, index: int) -> LinearTail | None:
-        """The verified tail of layers `index..index + 2` (Linear, ReLU, Linear), if any."""
+        """The verified tail of layers `index..index + 2` (Linear, ReLU, Linear), if any,
+        built only once enough changes will use it: its tables cost about as much as
+        carrying one change densely per input column of layer `index`."""
         if index not in self._tails:
+            if self.earlier_entries[index] < self.chain.inputs[index].shape[1]:
+                return None  # too few changes to pay for the tables (decided again next call)
             tail = None
             trio = self.chain.layers[index : index + 3]
             plain = len(trio) == 3 and all(

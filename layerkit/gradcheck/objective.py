@@ -37,6 +37,14 @@ def as_private(value: ArrayLike, name: str, owner: str | None = None) -> Float64
     return np.array(array, dtype=np.float64, copy=True)
 
 
+def random_scaled_signs(values: Float64Array, rng: np.random.Generator) -> Float64Array:
+    """Random signs times `max(1, |values|)`, shaped like `values`: a step that moves every
+    entry by about its own size. One random byte per entry; its sign is the entry's."""
+    scale = np.asarray(np.maximum(np.abs(values), 1.0), dtype=np.float64)
+    signs = np.frombuffer(rng.bytes(values.size), dtype=np.int8).reshape(values.shape)
+    return np.copysign(scale, signs, out=scale)
+
+
 class Objective(ABC):
     """A scalar loss over named float64 tensors, with its analytic gradient."""
 
