@@ -35,8 +35,21 @@ MIN_PROGRESS_BLOCK = 512
 evaluations per forward: progress costs nothing measurable. Each entry is judged on its own, so
 the verdicts do not depend on the blocks."""
 
-MAX_BLOCK = 1 << 16
-"""Most entries probed at once: a probe keeps about 200 bytes per entry while it runs."""
+MAX_BLOCK = 1 << 14
+"""Most entries probed at once: a probe keeps about 1 kB per entry while it runs (arrays of
+the escalation rounds and the stacked evaluations), so a block holds about 16 MB."""
+
+Entries = IntArray | range
+"""Flat indices of the entries to check in one tensor: every entry of a tensor is a `range`
+(no `O(P)` index array is built for an exact check)."""
+
+
+def _part(entries: Entries, lo: int, hi: int) -> IntArray:
+    """`entries[lo:hi]` as an index array."""
+    if isinstance(entries, range):
+        return np.arange(entries.start + lo, entries.start + hi, dtype=np.intp)
+    return entries[lo:hi]
+
 
 Tick = Callable[[int], None]
 """Counts `k` more units of work done (reports progress)."""
@@ -72,7 +85,7 @@ def _probe_entries(
 
 def _check_entries(
     objective: Objective,
-    chosen: list[tuple[str, IntArray, str]],
+    chosen: list[tuple[str, Entries, str]],
     analytic: Mapping[str, Float64Array],
     f0: float,
     noise: Noise,
@@ -88,7 +101,7 @@ def _check_entries(
     a block's bookkeeping is tallied per tensor and dropped.
     """
     position = {name: k for k, name in enumerate(objective.names)}
-    sizes = [indices.shape[0] for _, indices, _ in chosen]
+    sizes = [len(indices) for _, indices, _ in chosen]
     starts = np.cumsum([0, *sizes])
     total = int(starts[-1])
     size = MAX_BLOCK
@@ -106,15 +119,18 @@ def _check_entries(
             for k in range(len(chosen))
             if max(lo, starts[k]) < min(hi, starts[k + 1])
         ]
-        flat = np.concatenate([chosen[k][1][a:b] for k, a, b in parts]).astype(np.intp)
+        flat = np.concatenate([_part(chosen[k][1], a, b) for k, a, b in parts]).astype(np.intp)
         tensors = np.concatenate(
             [np.full(b - a, position[chosen[k][0]], dtype=np.intp) for k, a, b in parts]
         )
         base = np.concatenate(
-            [objective.values[chosen[k][0]].reshape(-1)[chosen[k][1][a:b]] for k, a, b in parts]
+            [
+                objective.values[chosen[k][0]].reshape(-1)[_part(chosen[k][1], a, b)]
+                for k, a, b in parts
+            ]
         )
         slopes = np.concatenate(
-            [analytic[chosen[k][0]].reshape(-1)[chosen[k][1][a:b]] for k, a, b in parts]
+            [analytic[chosen[k][0]].reshape(-1)[_part(chosen[k][1], a, b)] for k, a, b in parts]
         )
         gscale = np.concatenate([np.full(b - a, scales[k]) for k, a, b in parts])
 
@@ -128,7 +144,9 @@ def _check_entries(
         offset = 0
         for k, a, b in parts:
             part = slice(offset, offset + b - a)
-            tallies[k].add(chosen[k][1][a:b], slopes[part], probed.subset(part.start, part.stop))
+            tallies[k].add(
+                _part(chosen[k][1], a, b), slopes[part], probed.subset(part.start, part.stop)
+            )
             offset += b - a
         tick(hi - lo)
     return [tally.result() for tally in tallies]
@@ -162,7 +180,7 @@ def run_check(
         done += count
         options.report_progress(done, total)
 
-    def check_entries(name: str, indices: IntArray, note: str, counted: Tick = tick) -> Checked:
+    def check_entries(name: str, indices: Entries, note: str, counted: Tick = tick) -> Checked:
         return _check_entries(
             objective, [(name, indices, note)], analytic, f0, noise, options, layers, counted
         )[0]
@@ -171,16 +189,17 @@ def run_check(
     results: list[TensorResult] = []
     notes: list[str] = []
     if options.mode in ("exact", "sampled"):
-        chosen: list[tuple[str, IntArray, str]] = []
+        chosen: list[tuple[str, Entries, str]] = []
         for name in objective.names:
             size = objective.values[name].size
+            indices: Entries
             if options.mode == "exact":
-                indices, note = np.arange(size), "every entry"
+                indices, note = range(size), "every entry"
             else:
                 indices = _sample(size, options.samples, rng)
                 note = f"{indices.shape[0]} seeded entries"
             chosen.append((name, indices, note))
-        total = sum(indices.shape[0] for _, indices, _ in chosen)
+        total = sum(len(indices) for _, indices, _ in chosen)
         options.report_progress(0, total)
         noise = check_noise(objective, analytic, f0, options, rng)
         if objective.merges_tensors:
