@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 import layerkit as lk
 from layerkit import Sequential
-from layerkit.gradcheck.chain import CHUNK_ELEMENTS
+from layerkit.gradcheck.lowrank import DENSE_ELEMENTS as CHUNK_ELEMENTS
 from layerkit.models import fraud_net_seed_case, mlp
 
 Vector = npt.NDArray[np.float64]

@@ -201,7 +201,6 @@ class GradientBug(Linear):
         return bugged
 
 
-
 def plant(
     net: Net, choice: int, kind: BugKind, *, entry: int = 0, value: float = np.nan
 ) -> tuple[lk.Sequential, GradientBug, str]:

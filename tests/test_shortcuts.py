@@ -17,7 +17,7 @@ from test_no_mutation import LAYERS  # one factory per built-in layer kind
 
 import layerkit as lk
 from layerkit._typing import Array
-from layerkit.gradcheck import check_layer, check_model
+from layerkit.gradcheck import chain, check_layer, check_model, lowrank
 from layerkit.gradcheck.api import _model_objective
 from layerkit.gradcheck.chain import ChainObjective, TensorRef
 from layerkit.gradcheck.heads import ProjectionHead
@@ -170,9 +170,22 @@ class TestChainEquivalence:
     @pytest.mark.parametrize(
         "widths, activation", [((5, 7, 4, 3), ReLU), ((3, 6, 6, 2), Tanh), ((4, 5, 1), lk.Sigmoid)]
     )
-    def test_slopes_equal_plain_forwards(self, widths: tuple[int, ...], activation: type) -> None:
+    @pytest.mark.parametrize("budgets", ["default", "tiny"])
+    def test_slopes_equal_plain_forwards(
+        self,
+        widths: tuple[int, ...],
+        activation: type,
+        budgets: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         """Every entry's central difference within 1e-10 of the plain path's (relative to the
-        largest slope), for MSE and softmax heads and a layer check's projection."""
+        largest slope), for MSE and softmax heads and a layer check's projection; also when
+        tiny chunk budgets cut every chunk to a few entries and split and regroup every dense
+        stack (how entries are chunked must not change a loss)."""
+        if budgets == "tiny":
+            monkeypatch.setattr(lowrank, "COLUMN_ELEMENTS", 20)  # 3 entries per chunk (m = 6)
+            monkeypatch.setattr(lowrank, "DENSE_ELEMENTS", 64)  # pieces of 1-2 entries
+            monkeypatch.setattr(chain, "DENSE_ELEMENTS", 64)
         rng = np.random.default_rng(sum(widths))
         layers: list[Layer] = []
         for a, b in itertools.pairwise(widths):

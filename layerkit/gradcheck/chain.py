@@ -20,13 +20,10 @@ from layerkit._typing import Array, ArrayLike, Float64Array, IntArray
 from layerkit.errors import GradientSpecError
 from layerkit.gradcheck.heads import Head
 from layerkit.gradcheck.kinks import side_margins
-from layerkit.gradcheck.lowrank import LowRank
+from layerkit.gradcheck.lowrank import DENSE_ELEMENTS, LowRank
 from layerkit.gradcheck.objective import Losses, Objective, as_private, random_scaled_signs
 from layerkit.gradcheck.shortcuts import LayerPlan, plan_layer
 from layerkit.layers.base import Layer, run_layer
-
-CHUNK_ELEMENTS = 1 << 19
-"""Largest stacked activation (in float64 entries) one batched evaluation may build."""
 
 
 @attrs.frozen
@@ -283,14 +280,13 @@ class ChainObjective(Objective):
         result, margins = np.empty(n), np.empty(n)
         layer_of = self.layer_of[tensors]
         stackable = np.array([self._stackable_from(max(int(i), 0)) for i in self.layer_of])
-        widths = np.array([self._lowrank.dense_width(i) for i in range(len(self.layers))])
         for k in np.flatnonzero(~stackable[tensors]):
             ref = self.refs[self.names[tensors[k]]]
             result[k], margins[k] = self._one_perturbation(ref, int(flat_indices[k]), offsets[k])
         m = self.x.shape[0]
         widest = max([self.x.shape[1]] + [y.shape[1] for y in self.outputs] + [1])
         rows = np.flatnonzero(stackable[tensors] & (layer_of < 0))
-        size = max(1, CHUNK_ELEMENTS // max(widest, m))
+        size = max(1, DENSE_ELEMENTS // max(widest, m))
         for lo in range(0, rows.shape[0], size):
             ids = rows[lo : lo + size]
             result[ids], margins[ids] = self._row_losses(flat_indices[ids], offsets[ids])
@@ -298,12 +294,14 @@ class ChainObjective(Objective):
         chosen = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
         per_layer = np.bincount(layer_of[chosen], minlength=len(self.layers))
         self._lowrank.earlier_entries = np.concatenate([[0], np.cumsum(per_layer)])
-        cost = m * widths[layer_of[chosen]]
-        cuts = np.flatnonzero(np.diff(np.cumsum(cost) // CHUNK_ELEMENTS)) + 1
-        for ids in np.split(chosen, cuts) if chosen.shape[0] else []:
-            result[ids], margins[ids] = self._lowrank.chunk_losses(
-                tensors[ids], flat_indices[ids], offsets[ids]
-            )
+        starts = np.searchsorted(layer_of[chosen], np.arange(len(self.layers) + 1))
+        for index in range(len(self.layers)):  # chunks of one layer's entries each
+            size = max(1, int(1 / self._lowrank.chunk_share(index)))
+            for lo in range(starts[index], starts[index + 1], size):
+                ids = chosen[lo : min(lo + size, starts[index + 1])]
+                result[ids], margins[ids] = self._lowrank.chunk_losses(
+                    tensors[ids], flat_indices[ids], offsets[ids]
+                )
         self.evaluations += rows.shape[0] + chosen.shape[0]
         return result, margins
 

@@ -19,6 +19,7 @@ from layerkit.gradcheck.report import (
     TensorResult,
     combine,
 )
+from layerkit.gradcheck.reserve import heap_reserve
 from layerkit.gradcheck.results import (
     Checked,
     Tally,
@@ -166,6 +167,17 @@ def run_check(
     layer_of: Mapping[str, str] | None = None,
 ) -> GradCheckReport:
     """Check every tensor of `objective` as `options` say; the report names `subject`."""
+    with heap_reserve():
+        return _run_check(objective, options, subject=subject, layer_of=layer_of)
+
+
+def _run_check(
+    objective: Objective,
+    options: CheckOptions,
+    *,
+    subject: str,
+    layer_of: Mapping[str, str] | None,
+) -> GradCheckReport:
     layers = dict(layer_of or {})
     if not objective.names:
         msg = f"gradient check of {subject}: it has no parameters, so there is nothing to check."

@@ -43,6 +43,10 @@ class Head(ABC):
         `(n,)`; equal to `values` on the full outputs."""
         return self.values(change.full(base))
 
+    def column_width(self, k: int) -> int:
+        """The row width `replaced_columns` builds per perturbation for outputs `(m, k)`."""
+        return k
+
 
 def _replace_and_reduce(
     per_row: Float64Array, rows: IntArray, new_values: Float64Array, *, mean: bool
@@ -73,6 +77,9 @@ class ProjectionHead(Head):
         per_row = np.asarray((base * self.weights).sum(axis=-1))
         new_values = np.asarray((new_rows * self.weights[rows]).sum(axis=-1))
         return _replace_and_reduce(per_row, rows, new_values, mean=False)
+
+    def column_width(self, k: int) -> int:
+        return 1
 
     def replaced_columns(self, base: Float64Array, change: ColumnChange) -> Float64Array:
         """Per column `O(m)`: the other columns' sum once, plus the new column's."""

@@ -24,6 +24,14 @@ from layerkit.layers.linear import Linear
 if TYPE_CHECKING:
     from layerkit.gradcheck.chain import ChainObjective
 
+COLUMN_ELEMENTS = 12 * 1024
+"""Largest stack of changed columns `(n, m)` (float64 entries, 96 KiB) one chunk carries: its
+many elementwise temporaries stay below glibc's default mmap threshold (128 KiB) and in the
+CPU's cache, so they are reused heap memory, never freshly mapped pages."""
+DENSE_ELEMENTS = 1 << 19
+"""Largest dense stack `(n * m, k)` (float64 entries, 4 MiB) one forward of a layer takes:
+large enough that the layer's matmul, not Python, sets the cost."""
+
 Stack = list[tuple[IntArray, Float64Array]]
 """Dense perturbed outputs: `(entries (r,), outputs (r * m, k))` pairs."""
 Columns = list[tuple[IntArray, ColumnChange]]
@@ -38,25 +46,34 @@ class LowRank:
             chain
         )  # the chain owns this: no reference cycle to keep it alive
         self._tails: dict[int, LinearTail | None] = {}
-        self._widths: dict[int, int] = {}
+        self._shares: dict[int, float] = {}
         self.earlier_entries = np.zeros(len(chain.layers) + 1, dtype=np.intp)
         """Per layer index, how many entries of the current call belong to earlier layers
         (an upper bound on the changes that reach it; set by the chain per call)."""
 
-    def dense_width(self, index: int) -> int:
-        """The widest stack row `(k,)` a parameter of layer `index` may need: the width of
-        each output it changes densely (a one-column change costs no width)."""
-        if index not in self._widths:
-            plans = [self.chain.plan(i) for i in range(index, len(self.chain.layers))]
-            columns = plans[0].perturbed is not None
-            width = 1
-            for plan, y in zip(plans, self.chain.outputs[index:], strict=True):
-                if columns and (plan.columnwise or plan is plans[0]):
+    def chunk_share(self, index: int) -> float:
+        """The share of one chunk an entry of layer `index` takes. A change carried as a
+        column takes `m` of `COLUMN_ELEMENTS` per row width it must carry: 1 for a column,
+        the widest output after a `LinearTail` it may jump, or the last output's width when
+        the head needs full outputs (the changes that turn dense on the way are split into
+        stacks of `DENSE_ELEMENTS`). A change dense from the start takes `m` times the
+        widest output from its layer on, of `DENSE_ELEMENTS`."""
+        if index not in self._shares:
+            m, outputs = self.chain.x.shape[0], self.chain.outputs
+            if self.chain.plan(index).perturbed is None:
+                width = max(y.shape[1] for y in outputs[index:])
+                self._shares[index] = m * width / DENSE_ELEMENTS
+                return self._shares[index]
+            width = self.chain.head.column_width(outputs[-1].shape[1])
+            for later in range(index + 1, len(self.chain.layers)):
+                if self.chain.plan(later).columnwise:
                     continue
-                columns = False
-                width = max(width, y.shape[1])
-            self._widths[index] = width
-        return self._widths[index]
+                width = 1
+                if self._tail_fits(later):
+                    width = max(y.shape[1] for y in outputs[later + 2 :])
+                break
+            self._shares[index] = m * width / COLUMN_ELEMENTS
+        return self._shares[index]
 
     def chunk_losses(
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
@@ -128,16 +145,17 @@ class LowRank:
                 kept.append((ids, ColumnChange(change.cols, plan.columns(change.new))))
             elif plan.after_column is not None:
                 ids, change = self._jump(index, ids, change, margins, waiting)
-                if ids.shape[0]:
-                    dense_out = plan.after_column(x_in, y, change)
-                    carried.append((ids, dense_out.reshape(-1, y.shape[1])))
+                for part, piece in _pieces(ids, change, x_in.shape[0] * y.shape[1]):
+                    dense_out = plan.after_column(x_in, y, piece)
+                    carried.append((part, dense_out.reshape(-1, y.shape[1])))
             else:
-                n = ids.shape[0]
-                flat = change.full(x_in).reshape(n * x_in.shape[0], -1)
-                margins[ids] = np.minimum(margins[ids], self.chain.margin(index, flat, n))
-                carried.append(
-                    (ids, self.chain.forward_layer(index, flat, self.chain.tiled_noise(index, n)))
-                )
+                width = max(x_in.shape[1], y.shape[1])
+                for part, piece in _pieces(ids, change, x_in.shape[0] * width):
+                    n = part.shape[0]
+                    flat = piece.full(x_in).reshape(n * x_in.shape[0], -1)
+                    margins[part] = np.minimum(margins[part], self.chain.margin(index, flat, n))
+                    noise = self.chain.tiled_noise(index, n)
+                    carried.append((part, self.chain.forward_layer(index, flat, noise)))
         return carried, kept
 
     def _jump(
@@ -164,6 +182,20 @@ class LowRank:
         rest = ~clear
         return ids[rest], ColumnChange(change.cols[rest], change.new[rest])
 
+    def _tail_fits(self, index: int) -> bool:
+        """True when layers `index..index + 2` are a Linear (with a verified outer-product
+        update), layerkit's ReLU and a Linear (with a plain forward), none with noise."""
+        trio = self.chain.layers[index : index + 3]
+        return (
+            len(trio) == 3
+            and all(self.chain.noise[i] is None for i in range(index, index + 3))
+            and isinstance(trio[0], Linear)
+            and type(trio[1]) is ReLU
+            and isinstance(trio[2], Linear)
+            and self.chain.plan(index).after_column is not None
+            and self.chain.plan(index + 2).forward is not None
+        )
+
     def _tail(self, index: int) -> LinearTail | None:
         """The verified tail of layers `index..index + 2` (Linear, ReLU, Linear), if any,
         built only once enough changes will use it: its tables cost about as much as
@@ -172,20 +204,11 @@ class LowRank:
             if self.earlier_entries[index] < self.chain.inputs[index].shape[1]:
                 return None  # too few changes to pay for the tables (decided again next call)
             tail = None
-            trio = self.chain.layers[index : index + 3]
-            plain = len(trio) == 3 and all(
-                self.chain.noise[i] is None for i in range(index, index + 3)
-            )
-            if (
-                plain
-                and isinstance(trio[0], Linear)
-                and type(trio[1]) is ReLU
-                and isinstance(trio[2], Linear)
-                and self.chain.plan(index).after_column is not None
-                and self.chain.plan(index + 2).forward is not None
-            ):
+            if self._tail_fits(index):
+                a, b = self.chain.layers[index], self.chain.layers[index + 2]
+                assert isinstance(a, Linear) and isinstance(b, Linear)
                 z, out = self.chain.outputs[index], self.chain.outputs[index + 2]
-                tail = linear_tail(trio[0], z, trio[2], out)
+                tail = linear_tail(a, z, b, out)
             self._tails[index] = tail
         return self._tails[index]
 
@@ -200,8 +223,34 @@ def _merged(columns: Columns) -> Columns:
     return [(ids, ColumnChange(cols, new))]
 
 
+def _pieces(
+    ids: IntArray, change: ColumnChange, per_entry: int
+) -> list[tuple[IntArray, ColumnChange]]:
+    """`ids` and their `change` in pieces whose dense stacks (`per_entry` elements each)
+    fit `DENSE_ELEMENTS`."""
+    size = max(1, DENSE_ELEMENTS // max(1, per_entry))
+    return [
+        (ids[lo : lo + size], ColumnChange(change.cols[lo : lo + size], change.new[lo : lo + size]))
+        for lo in range(0, ids.shape[0], size)
+    ]
+
+
 def _merged_dense(dense: Stack) -> Stack:
-    """Dense stacks of several tensors as one."""
-    if len(dense) < 2:
-        return dense
-    return [(np.concatenate([d[0] for d in dense]), np.concatenate([d[1] for d in dense]))]
+    """Dense stacks of several tensors merged into as few stacks of at most
+    `DENSE_ELEMENTS` as they fill (a larger one stays alone)."""
+    merged: Stack = []
+    group: Stack = []
+    for ids, out in dense:
+        if group and sum(g[1].size for g in group) + out.size > DENSE_ELEMENTS:
+            merged.append(_concatenated(group))
+            group = []
+        group.append((ids, out))
+    if group:
+        merged.append(_concatenated(group))
+    return merged
+
+
+def _concatenated(group: Stack) -> tuple[IntArray, Float64Array]:
+    if len(group) == 1:
+        return group[0]
+    return np.concatenate([g[0] for g in group]), np.concatenate([g[1] for g in group])

@@ -1,0 +1,41 @@
+"""A heap reserve held while a check runs, so that its many short-lived arrays reuse memory.
+
+The stacked evaluations make thousands of arrays of up to about 100 KiB (one chunk of changed
+columns, `COLUMN_ELEMENTS`) and free them chunk after chunk. With glibc's default settings
+the freed memory stays in the heap for the next chunk. But when `MALLOC_MMAP_THRESHOLD_` is
+set in the environment, glibc stops adapting its thresholds: each time the free memory at
+the top of the heap passes 128 KiB it goes back to the kernel, and the next chunk faults it
+in again, page by page (about 27,000 page faults per exact check of a 64-128-64-1 net).
+
+`heap_reserve` allocates `RESERVE_BYTES` in blocks below that size, then one block more, and
+frees the first ones. What they freed lies below a live block, never at the top of the heap,
+so it is not given back; the check's arrays are carved out of it. When the check ends the
+last block goes, and the heap shrinks as it would have. No allocator setting changes; with
+any other allocator the blocks are simply freed and reused as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+RESERVE_BLOCK = 96 * 1024
+"""Bytes per block: below glibc's smallest mmap threshold (128 KiB), so blocks come from the heap."""
+RESERVE_BYTES = 8 << 20
+"""Bytes held in reserve during a check (virtual: only what the check touches is resident)."""
+
+
+@contextmanager
+def heap_reserve() -> Iterator[None]:
+    """Hold `RESERVE_BYTES` of heap for reuse while the block runs (see the module)."""
+    blocks = [
+        np.empty(RESERVE_BLOCK, dtype=np.uint8) for _ in range(RESERVE_BYTES // RESERVE_BLOCK)
+    ]
+    pin = np.empty(RESERVE_BLOCK, dtype=np.uint8)  # above the blocks: keeps them off the top
+    del blocks
+    try:
+        yield
+    finally:
+        del pin
