@@ -181,11 +181,13 @@ class TestChainEquivalence:
         """Every entry's central difference within 1e-10 of the plain path's (relative to the
         largest slope), for MSE and softmax heads and a layer check's projection; also when
         tiny chunk budgets cut every chunk to a few entries and split and regroup every dense
-        stack (how entries are chunked must not change a loss)."""
+        stack, and changes jump Linear-ReLU-Linear tails (how entries are chunked, and which
+        path they take, must not change a loss)."""
         if budgets == "tiny":
             monkeypatch.setattr(lowrank, "COLUMN_ELEMENTS", 20)  # 3 entries per chunk (m = 6)
             monkeypatch.setattr(lowrank, "DENSE_ELEMENTS", 64)  # pieces of 1-2 entries
             monkeypatch.setattr(chain, "DENSE_ELEMENTS", 64)
+            monkeypatch.setattr(lowrank, "TAIL_MIN_CHANGES", 0)  # ReLU nets: through a tail
         rng = np.random.default_rng(sum(widths))
         layers: list[Layer] = []
         for a, b in itertools.pairwise(widths):

@@ -159,7 +159,7 @@ class ChainObjective(Objective):
         side = self._sides[index]
         return side_margins(base.reshape(1, -1), moved.reshape(n, -1), self.on_kink[index], side)
 
-    def _stacked_from(self, start: int, stacked: Float64Array) -> Losses:
+    def stacked_from(self, start: int, stacked: Float64Array) -> Losses:
         """Layers `start..` on `n` stacked batches `(n, m, k)`: head values, margins."""
         n, m = stacked.shape[:2]
         margins = np.full(n, np.inf)
@@ -213,7 +213,7 @@ class ChainObjective(Objective):
         def along(offsets: Float64Array) -> Losses:
             stacked = self.x[np.newaxis] + offsets[:, np.newaxis, np.newaxis] * direction
             self.evaluations += offsets.shape[0]
-            return self._stacked_from(0, stacked)
+            return self.stacked_from(0, stacked)
 
         return along
 
@@ -294,16 +294,36 @@ class ChainObjective(Objective):
         chosen = chosen[np.lexsort((tensors[chosen], layer_of[chosen]))]
         per_layer = np.bincount(layer_of[chosen], minlength=len(self.layers))
         self._lowrank.earlier_entries = np.concatenate([[0], np.cumsum(per_layer)])
-        starts = np.searchsorted(layer_of[chosen], np.arange(len(self.layers) + 1))
-        for index in range(len(self.layers)):  # chunks of one layer's entries each
-            size = max(1, int(1 / self._lowrank.chunk_share(index)))
-            for lo in range(starts[index], starts[index + 1], size):
-                ids = chosen[lo : min(lo + size, starts[index + 1])]
-                result[ids], margins[ids] = self._lowrank.chunk_losses(
-                    tensors[ids], flat_indices[ids], offsets[ids]
-                )
+        for ids in self._chunks(chosen, layer_of[chosen]):
+            result[ids], margins[ids] = self._lowrank.chunk_losses(
+                tensors[ids], flat_indices[ids], offsets[ids]
+            )
         self.evaluations += rows.shape[0] + chosen.shape[0]
         return result, margins
+
+    def _chunks(self, chosen: IntArray, layers: IntArray) -> list[IntArray]:
+        """`chosen` entries (sorted by their `layers`) cut into chunks, each filled up to one
+        chunk's worth of `LowRank.chunk_share`s (at least one entry per chunk)."""
+        starts = np.searchsorted(layers, np.arange(len(self.layers) + 1))
+        chunks: list[IntArray] = []
+        parts: list[IntArray] = []
+        used = 0.0
+        for index in range(len(self.layers)):
+            share = self._lowrank.chunk_share(index)
+            lo, hi = int(starts[index]), int(starts[index + 1])
+            while lo < hi:
+                room = int((1.0 - used) / share)
+                if room < 1 and parts:
+                    chunks.append(np.concatenate(parts))
+                    parts, used = [], 0.0
+                    continue
+                take = min(max(room, 1), hi - lo)
+                parts.append(chosen[lo : lo + take])
+                used += take * share
+                lo += take
+        if parts:
+            chunks.append(np.concatenate(parts))
+        return chunks
 
     def perturbed_outputs(
         self, index: int, local: str, flat_indices: IntArray, offsets: Float64Array

@@ -32,10 +32,12 @@ DENSE_ELEMENTS = 1 << 19
 """Largest dense stack `(n * m, k)` (float64 entries, 4 MiB) one forward of a layer takes:
 large enough that the layer's matmul, not Python, sets the cost."""
 
-Stack = list[tuple[IntArray, Float64Array]]
-"""Dense perturbed outputs: `(entries (r,), outputs (r * m, k))` pairs."""
 Columns = list[tuple[IntArray, ColumnChange]]
 """One-column perturbed outputs: `(entries (r,), change)` pairs."""
+
+
+TAIL_MIN_CHANGES = 128
+"""Fewest changes a `LinearTail` is built for (below, the dense path is cheaper)."""
 
 
 class LowRank:
@@ -79,62 +81,66 @@ class LowRank:
         self, tensors: IntArray, flat_indices: IntArray, offsets: Float64Array
     ) -> Losses:
         """Losses for parameter entries sorted by (layer, tensor), each entry's perturbation
-        carried from its layer on as a one-column change while it stays one, then densely on
-        one stack with the others."""
-        m = self.chain.x.shape[0]
-        margins = np.full(tensors.shape[0], np.inf)
+        carried from its layer on as a one-column change while it stays one; a change that
+        turns dense runs to the head at once, in stacks of at most `DENSE_ELEMENTS` (one
+        at a time, so a chunk never holds more than one)."""
+        n = tensors.shape[0]
+        result, margins = np.empty(n), np.full(n, np.inf)
         layer_of = self.chain.layer_of[tensors]
-        dense: Stack = []
         columns: Columns = []
         with np.errstate(all="ignore"):
-            waiting: dict[int, Stack] = {}
             for index in range(int(layer_of[0]), len(self.chain.layers)):
-                dense, columns = self._advance(index, dense, columns, margins, waiting)
-                dense.extend(waiting.pop(index, []))
+                columns = self._advance(index, columns, result, margins)
                 plan = self.chain.plan(index)
+                x_in, y = self.chain.inputs[index], self.chain.outputs[index]
                 for tensor in np.unique(tensors[layer_of == index]):
                     ids = np.flatnonzero(tensors == tensor)
                     local = self.chain.refs[self.chain.names[tensor]].local
-                    args = (local, flat_indices[ids], offsets[ids])
                     if plan.perturbed is not None:
-                        x_in, y = self.chain.inputs[index], self.chain.outputs[index]
+                        args = (local, flat_indices[ids], offsets[ids])
                         columns.append((ids, plan.perturbed(x_in, y, *args)))
-                    else:
-                        dense.append((ids, self.chain.perturbed_outputs(index, *args)))
-            result = np.empty(tensors.shape[0])
-            for ids, out in _merged_dense(dense):
-                result[ids] = self.chain.head.values(out.reshape(ids.shape[0], m, -1))
+                        continue
+                    size = max(1, DENSE_ELEMENTS // (x_in.shape[0] * y.shape[1]))
+                    for lo in range(0, ids.shape[0], size):
+                        part = ids[lo : lo + size]
+                        out = self.chain.perturbed_outputs(
+                            index, local, flat_indices[part], offsets[part]
+                        )
+                        self._finish(index, part, out, result, margins)
             for ids, change in _merged(columns):
                 result[ids] = self.chain.head.replaced_columns(self.chain.out, change)
         return result, margins
 
-    def _advance(
+    def _finish(
         self,
         index: int,
-        dense: Stack,
-        columns: Columns,
+        ids: IntArray,
+        out: Float64Array,
+        result: Float64Array,
         margins: Float64Array,
-        waiting: dict[int, Stack],
-    ) -> tuple[Stack, Columns]:
-        """Carry perturbed inputs of layer `index` through it: dense stacks `(r * m, k)`
-        stay dense; one-column changes stay so through an elementwise layer, else turn dense
-        (an outer product for a Linear), or jump a whole Linear-ReLU-Linear
-        (`LinearTail`) into `waiting` at the layer
-        they reach, when they cross no kink. Lowers `margins` at kinks on the way."""
+    ) -> None:
+        """Run stacked outputs `(n * m, k)` of layer `index` (-1: inputs of layer 0) through
+        the rest of the chain: the losses of entries `ids` into `result`, kink margins
+        lowered in `margins`."""
+        n = ids.shape[0]
+        values, found = self.chain.stacked_from(
+            index + 1, out.reshape(n, self.chain.x.shape[0], -1)
+        )
+        result[ids] = values
+        margins[ids] = np.minimum(margins[ids], found)
+
+    def _advance(
+        self, index: int, columns: Columns, result: Float64Array, margins: Float64Array
+    ) -> Columns:
+        """Carry one-column changes of layer `index`'s input through it: they stay one
+        column through an elementwise layer (returned); through a Linear they jump a
+        Linear-ReLU-Linear (`LinearTail`) when they cross no kink, else turn dense (an
+        outer product; any other layer: the full input), and run to the head at once
+        (`_finish`). Lowers `margins` at kinks on the way."""
         plan, base = self.chain.plan(index), self.chain.kinks[index]
-        carried: Stack = []
-        for ids, out in _merged_dense(dense):
-            margins[ids] = np.minimum(margins[ids], self.chain.margin(index, out, ids.shape[0]))
-            carried.append(
-                (
-                    ids,
-                    self.chain.forward_layer(
-                        index, out, self.chain.tiled_noise(index, ids.shape[0])
-                    ),
-                )
-            )
         kept: Columns = []
         x_in, y = self.chain.inputs[index], self.chain.outputs[index]
+        m = x_in.shape[0]
         for ids, change in _merged(columns):
             if plan.columnwise:
                 moved = plan.column_kinks(change.new)
@@ -144,31 +150,27 @@ class LowRank:
                     margins[ids] = np.minimum(margins[ids], found)
                 kept.append((ids, ColumnChange(change.cols, plan.columns(change.new))))
             elif plan.after_column is not None:
-                ids, change = self._jump(index, ids, change, margins, waiting)
-                for part, piece in _pieces(ids, change, x_in.shape[0] * y.shape[1]):
-                    dense_out = plan.after_column(x_in, y, piece)
-                    carried.append((part, dense_out.reshape(-1, y.shape[1])))
+                ids, change = self._jump(index, ids, change, result, margins)
+                for part, piece in _pieces(ids, change, m * y.shape[1]):
+                    out = plan.after_column(x_in, y, piece).reshape(-1, y.shape[1])
+                    self._finish(index, part, out, result, margins)
             else:
-                width = max(x_in.shape[1], y.shape[1])
-                for part, piece in _pieces(ids, change, x_in.shape[0] * width):
-                    n = part.shape[0]
-                    flat = piece.full(x_in).reshape(n * x_in.shape[0], -1)
-                    margins[part] = np.minimum(margins[part], self.chain.margin(index, flat, n))
-                    noise = self.chain.tiled_noise(index, n)
-                    carried.append((part, self.chain.forward_layer(index, flat, noise)))
-        return carried, kept
+                for part, piece in _pieces(ids, change, m * max(x_in.shape[1], y.shape[1])):
+                    out = piece.full(x_in).reshape(part.shape[0] * m, -1)
+                    self._finish(index - 1, part, out, result, margins)
+        return kept
 
     def _jump(
         self,
         index: int,
         ids: IntArray,
         change: ColumnChange,
+        result: Float64Array,
         margins: Float64Array,
-        waiting: dict[int, Stack],
     ) -> tuple[IntArray, ColumnChange]:
-        """Send the changes of Linear `index`'s input that cross no kink of the ReLU after it
-        through its `LinearTail` to `waiting`; return
-        the others (all of them when the layers have no tail)."""
+        """Run the changes of Linear `index`'s input that cross no kink of the ReLU after it
+        through its `LinearTail` and on to the head; return the others (all of them when
+        the layers have no tail)."""
         tail = self._tail(index)
         if tail is None:
             return ids, change
@@ -178,7 +180,7 @@ class LowRank:
         if np.any(clear):
             margins[ids[clear]] = np.minimum(margins[ids[clear]], found[clear])
             width = tail.output.shape[1]
-            waiting.setdefault(index + 2, []).append((ids[clear], out[clear].reshape(-1, width)))
+            self._finish(index + 2, ids[clear], out[clear].reshape(-1, width), result, margins)
         rest = ~clear
         return ids[rest], ColumnChange(change.cols[rest], change.new[rest])
 
@@ -199,9 +201,11 @@ class LowRank:
     def _tail(self, index: int) -> LinearTail | None:
         """The verified tail of layers `index..index + 2` (Linear, ReLU, Linear), if any,
         built only once enough changes will use it: its tables cost about as much as
-        carrying one change densely per input column of layer `index`."""
+        carrying one change densely per input column of layer `index`, and never less than
+        carrying `TAIL_MIN_CHANGES` (building and verifying it is a few hundred numpy calls)."""
         if index not in self._tails:
-            if self.earlier_entries[index] < self.chain.inputs[index].shape[1]:
+            wanted = max(TAIL_MIN_CHANGES, self.chain.inputs[index].shape[1])
+            if self.earlier_entries[index] < wanted:
                 return None  # too few changes to pay for the tables (decided again next call)
             tail = None
             if self._tail_fits(index):
@@ -233,24 +237,3 @@ def _pieces(
         (ids[lo : lo + size], ColumnChange(change.cols[lo : lo + size], change.new[lo : lo + size]))
         for lo in range(0, ids.shape[0], size)
     ]
-
-
-def _merged_dense(dense: Stack) -> Stack:
-    """Dense stacks of several tensors merged into as few stacks of at most
-    `DENSE_ELEMENTS` as they fill (a larger one stays alone)."""
-    merged: Stack = []
-    group: Stack = []
-    for ids, out in dense:
-        if group and sum(g[1].size for g in group) + out.size > DENSE_ELEMENTS:
-            merged.append(_concatenated(group))
-            group = []
-        group.append((ids, out))
-    if group:
-        merged.append(_concatenated(group))
-    return merged
-
-
-def _concatenated(group: Stack) -> tuple[IntArray, Float64Array]:
-    if len(group) == 1:
-        return group[0]
-    return np.concatenate([g[0] for g in group]), np.concatenate([g[1] for g in group])
