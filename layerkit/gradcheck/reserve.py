@@ -10,16 +10,35 @@ in again, page by page (about 27,000 page faults per exact check of a 64-128-64-
 `heap_reserve` allocates `RESERVE_BYTES` in blocks below that size, then one block more, and
 frees the first ones. What they freed lies below a live block, never at the top of the heap,
 so it is not given back; the check's arrays are carved out of it. When the check ends the
-last block goes, and the heap shrinks as it would have. No allocator setting changes; with
-any other allocator the blocks are simply freed and reused as usual.
+last block goes, and the heap shrinks as it would have. No allocator setting changes.
+
+It does this only when the process's environment fixed a glibc malloc threshold
+(`FIXED_THRESHOLDS`): glibc reads them at start-up, and with none set its own adaptive
+thresholds already keep the memory (the reserve would only cost its 0.3 ms). A program that
+fixes them with `mallopt` instead gets no reserve: checks then run as if it were absent.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+
+_FIXING = (
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_MMAP_MAX_",
+)
+_TUNABLES = ("mmap_threshold", "trim_threshold", "top_pad", "mmap_max")
+
+FIXED_THRESHOLDS = any(name in os.environ for name in _FIXING) or any(
+    f"glibc.malloc.{t}" in os.environ.get("GLIBC_TUNABLES", "") for t in _TUNABLES
+)
+"""True when the environment sets a malloc parameter that turns off glibc's adaptive mmap
+and trim thresholds (any of the four, as a `MALLOC_*_` variable or a tunable)."""
 
 RESERVE_BLOCK = 96 * 1024
 """Bytes per block: below glibc's smallest mmap threshold (128 KiB), so blocks come from the heap."""
@@ -29,7 +48,11 @@ RESERVE_BYTES = 8 << 20
 
 @contextmanager
 def heap_reserve() -> Iterator[None]:
-    """Hold `RESERVE_BYTES` of heap for reuse while the block runs (see the module)."""
+    """Hold `RESERVE_BYTES` of heap for reuse while the block runs, if `FIXED_THRESHOLDS`
+    (see the module)."""
+    if not FIXED_THRESHOLDS:
+        yield
+        return
     blocks = [
         np.empty(RESERVE_BLOCK, dtype=np.uint8) for _ in range(RESERVE_BYTES // RESERVE_BLOCK)
     ]
