@@ -85,7 +85,7 @@ FULL_CASES = (
     Case(MID, (64, 128, 64, 1), 64, repeats=3, seed_coordinates=4000),
     Case(BIG, (256, 256, 128, 1), 128, repeats=1, seed_coordinates=2000, torch_coordinates=1000),
     Case(BIG_TANH, (256, 256, 128, 1), 128, exact=False, repeats=3, tanh=True),
-    Case(HUGE, (512, 1024, 512, 1), 128, exact=False, repeats=3),
+    Case(HUGE, (512, 1024, 512, 1), 128, exact=False, repeats=3, memory_exact=True),
     Case(HUGE_TANH, (512, 1024, 512, 1), 128, exact=False, repeats=3, tanh=True),
 )
 QUICK_CASES = (
@@ -126,8 +126,9 @@ class Prepared:
     estimated: dict[str, str]
 
 
-def prepare(case: Case, torch: Any | None) -> Prepared:
-    """Build ``case`` and the calls of every method that runs on it."""
+def prepare(case: Case, torch: Any | None, *, memory: bool = False) -> Prepared:
+    """Build ``case`` and the calls of every method that runs on it (with ``memory``, in a
+    memory-measuring child, also its ``memory_exact`` check)."""
     model, x, y = case.build()
     plain = PlainMLP.of(model, x, y)
     _, grads = model.loss_and_grad(x, y)
@@ -152,8 +153,9 @@ def prepare(case: Case, torch: Any | None) -> Prepared:
         return Outcome("")
 
     runs["forward"] = forward
-    if case.exact:
+    if case.exact or (memory and case.memory_exact):
         runs["exact"] = check("exact")
+    if case.exact:
         runs["layers"] = layers
     runs["sampled"] = check("sampled")
     runs["fast"] = check("fast")
@@ -352,7 +354,7 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
     key = str(spec["method"])
     torch = load_torch() if key.startswith("torch") else None
     prepare(WARM_UP, torch).runs[key]()
-    prepared = prepare(case, torch)
+    prepared = prepare(case, torch, memory=True)
     run = prepared.runs[key]
     gc.collect()
     trim_heap()
@@ -424,12 +426,29 @@ def isolate_case(
                 iso.peak, iso.peak_kind = int(answer["peak"]), str(answer["kind"])
                 iso.peak_all = int(answer["peak_all"])
         result.isolated[key] = iso
-        if not quick and iso.error is None:
-            slowdown = iso.slowdown
-            log(
-                f"  isolated {key:<12} peak {(iso.peak or 0) / 1e6:8.1f} MB"
-                + ("" if slowdown is None else f"  mmap slowdown {slowdown:.2f}x")
-            )
+        _log_isolated(key, iso, quick, log)
+    if case.memory_exact and not quick:  # one exact check, for its memory only
+        answer = run_child(case, "exact", 1, quick, False)
+        iso = Isolated()
+        if "error" in answer:
+            iso.error = answer["error"]
+            log(f"  child exact (memory only): {iso.error}")
+        else:
+            iso.seconds = [float(s) for s in answer["seconds"]]
+            iso.peak, iso.peak_kind = int(answer["peak"]), str(answer["kind"])
+            iso.peak_all = int(answer["peak_all"])
+            result.methods["exact"].verdict = answer["verdicts"][0]
+        result.isolated["exact"] = iso
+        _log_isolated("exact", iso, quick, log)
+
+
+def _log_isolated(key: str, iso: Isolated, quick: bool, log: Callable[[str], None]) -> None:
+    if not quick and iso.error is None:
+        slowdown = iso.slowdown
+        log(
+            f"  isolated {key:<12} peak {(iso.peak or 0) / 1e6:8.1f} MB"
+            + ("" if slowdown is None else f"  mmap slowdown {slowdown:.2f}x")
+        )
 
 
 # -- facts -------------------------------------------------------------------------------------

@@ -73,7 +73,8 @@ class Case:
     the tensors with about this many entries and its time is extrapolated to ``P`` (None:
     all); ``tanh`` Tanh instead of ReLU between the layers (the same He-initialised weights;
     a smooth loss); ``isolate`` whether the fresh-process measurements (memory, mmap column)
-    run on this model.
+    run on this model; ``memory_exact`` whether the exact check, not timed on this model,
+    runs once in a fresh process for its peak memory (the full run only).
     """
 
     name: str
@@ -86,6 +87,7 @@ class Case:
     torch_coordinates: int | None = None
     tanh: bool = False
     isolate: bool = True
+    memory_exact: bool = False
 
     def build(self) -> tuple[Sequential, Vector, Vector]:
         """The model and a batch ``(x (m, in), y (m, 1))``, seeded."""
@@ -623,10 +625,23 @@ def report(results: Sequence[CaseResult], facts: RunFacts) -> str:
             "sees torch's buffers as well as numpy's, and it costs nothing while timing; it "
             "also counts memory malloc keeps after a free. `≥`: `ru_maxrss` instead (no reset, "
             "a lower bound). The sampled check draws 10 entries per tensor (the default); "
-            "torch's exact gradcheck runs on the same subset as in the time tables.\n\n"
+            "torch's exact gradcheck runs on the same subset as in the time tables."
+            + _memory_exact_note(results)
+            + "\n\n"
             + memory_table(results),
         ]
     )
+
+
+def _memory_exact_note(results: Sequence[CaseResult]) -> str:
+    """Where an exact check ran only for its memory: which model, and how long it took."""
+    notes = [
+        f" On {r.case.name} the exact check ran once, in a process of its own, for its memory "
+        f"only ({fmt_time(statistics.median(iso.seconds))} of CPU time, not in the time tables)."
+        for r in results
+        if r.case.memory_exact and (iso := r.isolated.get("exact")) is not None and iso.seconds
+    ]
+    return "".join(notes)
 
 
 def write_doc(markdown: str, path: Path) -> None:

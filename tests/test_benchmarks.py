@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -193,6 +194,28 @@ class TestTargets:
         assert measured.endswith(f"({2 * allowance / 1e6:.1f} MB over 2 calls)")
         huge.isolated["sampled"].peak = int(allowance) + 1
         assert status(tables, [huge], "Memory:")[1] == "missed"
+
+    def test_memory_of_the_exact_check_counts_too(
+        self, bench: tuple[ModuleType, ModuleType]
+    ) -> None:
+        """An exact check run for its memory only is judged beside the sampled one, and the
+        page says it was run that way."""
+        tables, _ = bench
+        allowance = tables.MEMORY_BUDGET + tables.CHUNK_BUFFERS * tables.CHUNK_BYTES
+        huge = fake(
+            tables,
+            tables.HUGE,
+            isolated={
+                "sampled": tables.Isolated(seconds=[1.0], peak=int(allowance) - 1),
+                "exact": tables.Isolated(seconds=[80.0], peak=int(allowance) + 1),
+            },
+        )
+        huge.case = attrs.evolve(huge.case, memory_exact=True)
+        measured, verdict = status(tables, [huge], "Memory:")
+        assert verdict == "missed"
+        assert measured.startswith(f"check_model exact: {(allowance + 1) / 1e6:.1f} MB")
+        note = tables._memory_exact_note([huge])
+        assert "exact check ran once" in note and "80.00 s" in note
 
 
 class TestPage:
