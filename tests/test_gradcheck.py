@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from layerkit.errors import ConfigError, NondeterministicError, UserCodeError
 from layerkit.gradcheck import check_function, check_layer, check_layers, check_model
 from layerkit.gradcheck.probes import DEFAULT_STEP
 from layerkit.layers import Dropout, Linear, ReLU, Sigmoid, Tanh
-from layerkit.losses import BCELoss
+from layerkit.losses import BCELoss, MSELoss
 from layerkit.testing import ScaledGradLinear, assert_gradients_ok, inject_seed_bugs
 
 LossFn = Callable[[dict[str, Float64Array]], float]
@@ -415,6 +416,38 @@ class TestGuards:
                 lambda p: {"a": np.ones(2)},
                 {"a": np.zeros(2)},
             )
+
+    @pytest.mark.parametrize("mode", ["exact", "fast"])
+    def test_nondeterministic_layer_in_a_model(self, mode: str) -> None:
+        """A user layer whose forward drifts between calls stops check_model, in every mode:
+        the guard is skipped only for models made of layerkit's own layers and loss."""
+
+        class Drifting(Tanh):
+            calls = 0
+
+            def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, Any]:
+                Drifting.calls += 1
+                y, cache = super().forward(x, noise=noise)
+                return y * (1 + 1e-9 * Drifting.calls), cache
+
+        case = lk.fraud_net_seed_case()
+        layers = [Drifting() if type(la) is lk.ReLU else la for la in case.model.layers]
+        model = lk.Sequential(layers, loss=case.model.loss)
+        with pytest.raises(NondeterministicError, match="nondeterministic"):
+            check_model(model, case.x, case.y, mode=mode)
+
+    def test_the_guard_costs_one_evaluation_only_for_user_code(self) -> None:
+        """layerkit's own layers and loss: one evaluation at the point; a user loss: two."""
+
+        class MyMSE(MSELoss):
+            pass
+
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 1))
+        own = lk.mlp([3, 4, 1], seed=0, loss=MSELoss())
+        user = lk.Sequential(list(own.layers), loss=MyMSE())
+        counts = [check_model(m, x, y, mode="fast").evaluations for m in (own, user)]
+        assert counts[1] == counts[0] + 1
 
     def test_nonlinear_backward(self) -> None:
         """A backward that squares grad_out fails the layer check with a note."""

@@ -13,7 +13,7 @@ from layerkit._validate import as_batch, as_float_array
 from layerkit.errors import ConfigError
 from layerkit.gradcheck.chain import ChainObjective, TensorRef
 from layerkit.gradcheck.engine import run_check
-from layerkit.gradcheck.heads import ModelLossHead, ProjectionHead
+from layerkit.gradcheck.heads import OWN_LOSSES, ModelLossHead, ProjectionHead
 from layerkit.gradcheck.objective import FunctionObjective
 from layerkit.gradcheck.options import CheckKwargs, CheckOptions, checker_rng, make_options
 from layerkit.gradcheck.report import GradCheckReport, LayerReport, LayersReport, combine
@@ -82,7 +82,8 @@ def _model_objective(
         ref = model.param_ref(name)
         refs[name] = TensorRef(ref.index, ref.local)
         labels[name] = model.layer_label(ref.index)
-    head = ModelLossHead(model.sample_losses, model.loss_grad, targets)
+    own_loss = type(model) is Sequential and type(model.loss) in OWN_LOSSES
+    head = ModelLossHead(model.sample_losses, model.loss_grad, targets, own_code=own_loss)
     objective = ChainObjective(
         body, [layer.params() for layer in body], refs, inputs, noise[: len(body)], head
     )

@@ -22,7 +22,7 @@ from layerkit.gradcheck.heads import Head
 from layerkit.gradcheck.kinks import side_margins
 from layerkit.gradcheck.lowrank import DENSE_ELEMENTS, LowRank
 from layerkit.gradcheck.objective import Losses, Objective, as_private, random_scaled_signs
-from layerkit.gradcheck.shortcuts import LayerPlan, plan_layer
+from layerkit.gradcheck.shortcuts import OWN_LAYERS, LayerPlan, plan_layer
 from layerkit.layers.base import Layer, run_layer
 
 
@@ -98,6 +98,10 @@ class ChainObjective(Objective):
                 self.layers, self.inputs, self.outputs, self.noise, self.kinks, strict=True
             )
         ]
+        self.own_code = head.own_code and all(
+            type(layer) in OWN_LAYERS and mask is None
+            for layer, mask in zip(self.layers, self.noise, strict=True)
+        )
         self._lowrank = LowRank(self)
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}

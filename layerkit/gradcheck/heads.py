@@ -15,10 +15,14 @@ import numpy as np
 
 from layerkit._typing import Array, Float64Array, IntArray
 from layerkit.gradcheck.shortcuts import ColumnChange
+from layerkit.losses import BCELoss, BCEWithLogitsLoss, Loss, MSELoss, SoftmaxCrossEntropyLoss
 
 
 class Head(ABC):
     """A loss of the last output, for many perturbed outputs at once."""
+
+    own_code: bool = True
+    """Whether the head runs only layerkit's own code (a model's loss may be the user's)."""
 
     @abstractmethod
     def values(self, out: Float64Array) -> Float64Array:
@@ -89,6 +93,12 @@ class ProjectionHead(Head):
         return np.asarray(others + terms)
 
 
+OWN_LOSSES: frozenset[type[Loss]] = frozenset(
+    {BCELoss, BCEWithLogitsLoss, MSELoss, SoftmaxCrossEntropyLoss}
+)
+"""layerkit's own loss types (exact types: a subclass may be the user's code)."""
+
+
 @attrs.frozen(eq=False)
 class ModelLossHead(Head):
     """The model's mean loss on targets `y` (from logits when a Sigmoid feeds BCE)."""
@@ -96,6 +106,7 @@ class ModelLossHead(Head):
     sample_losses: Callable[[Array, Array], Array]
     loss_grad: Callable[[Array, Array], Array]
     targets: Float64Array
+    own_code: bool = False
 
     def values(self, out: Float64Array) -> Float64Array:
         return np.asarray(self.sample_losses(out, self.targets).mean(axis=-1), dtype=np.float64)
