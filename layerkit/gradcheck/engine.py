@@ -25,6 +25,7 @@ from layerkit.gradcheck.results import (
     Tally,
     joint_result,
     relative_difference,
+    tally_block,
     unresolved_note,
 )
 
@@ -142,13 +143,7 @@ def _check_entries(
             return objective.entry_losses(tensors[ids], flat[ids], offsets)
 
         probed = _probe_entries(objective, evaluate, slopes, base, gscale, f0, noise, options)
-        offset = 0
-        for k, a, b in parts:
-            part = slice(offset, offset + b - a)
-            tallies[k].add(
-                _part(chosen[k][1], a, b), slopes[part], probed.subset(part.start, part.stop)
-            )
-            offset += b - a
+        tally_block([(tallies[k], _part(chosen[k][1], a, b)) for k, a, b in parts], slopes, probed)
         tick(hi - lo)
     return [tally.result() for tally in tallies]
 

@@ -92,17 +92,6 @@ class ProbeResult:
     status: Int8Array
     noise: float
 
-    def subset(self, lo: int, hi: int) -> ProbeResult:
-        """Probes `lo:hi`."""
-        return ProbeResult(
-            numeric=self.numeric[lo:hi],
-            error=self.error[lo:hi],
-            allowed=self.allowed[lo:hi],
-            step=self.step[lo:hi],
-            status=self.status[lo:hi],
-            noise=self.noise,
-        )
-
 
 def gradient_scale(analytic: Float64Array) -> float:
     """A tensor's gradient scale: its largest finite analytic slope in magnitude (0 if none)."""

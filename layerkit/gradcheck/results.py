@@ -56,10 +56,16 @@ def entry_indices(indices: IntArray, shape: tuple[int, ...]) -> list[tuple[int, 
     return [tuple(int(c[j]) for c in coords) for j in range(indices.shape[0])]
 
 
+FIELDS = ("index", "analytic", "numeric", "error", "allowed", "step", "status", "excess", "order")
+"""The rows of a tally's candidate table `(len(FIELDS), k)`: one column per kept entry."""
+_ROW = {field: row for row, field in enumerate(FIELDS)}
+
+
 @attrs.define(eq=False)
 class Tally:
-    """One tensor's probe results, added block by block: counts, largest errors, sums of
-    squares and the `worst` entries so far; only those become `EntryResult`s, at the end.
+    """One tensor's probe results, added block by block (`tally_block`): counts, largest
+    errors, sums of squares and the `worst` entries so far; only those become
+    `EntryResult`s, at the end.
 
     Worst first: failing, then inconclusive, then passing entries; within, by how far the
     error exceeds what passes; ties in the order the entries were added.
@@ -75,63 +81,35 @@ class Tally:
     counts: IntArray = attrs.Factory(lambda: np.zeros(len(Status), dtype=np.intp))
     max_abs: float = 0.0
     max_rel: float = 0.0
-    squares: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    candidates: dict[str, Float64Array] = attrs.Factory(dict)
+    squares: Float64Array = attrs.Factory(lambda: np.zeros(3))
+    candidates: Float64Array = attrs.Factory(lambda: np.empty((len(FIELDS), 0)))
 
-    def add(self, indices: IntArray, analytic: Float64Array, probed: ProbeResult) -> None:
-        """Entries at flat `indices` `(n,)` with analytic slopes `(n,)` and their probes."""
-        numeric, status = probed.numeric, probed.status
-        abs_error = np.abs(analytic - numeric)
-        denominator = np.maximum(np.abs(analytic), np.abs(numeric))
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            rel_error = np.where(denominator > 0, abs_error / denominator, 0.0)
-            excess = np.where(probed.allowed > 0, abs_error / probed.allowed, np.inf * abs_error)
-            self.squares = (
-                self.squares[0] + float(np.dot(analytic, analytic)),
-                self.squares[1] + float(np.dot(numeric, numeric)),
-                self.squares[2] + float(np.dot(analytic - numeric, analytic - numeric)),
-            )
-        if indices.shape[0]:
-            self.max_abs = float(np.max([self.max_abs, np.max(abs_error)]))  # NaN stays NaN
-            self.max_rel = float(np.max([self.max_rel, np.max(rel_error)]))
-        self.counts += np.bincount(status.astype(np.intp), minlength=len(Status))
-        self.noise = probed.noise
-        fresh = {
-            "index": indices.astype(np.float64),
-            "analytic": analytic,
-            "numeric": numeric,
-            "error": probed.error,
-            "allowed": probed.allowed,
-            "step": probed.step,
-            "status": status.astype(np.float64),
-            "excess": np.where(np.isnan(excess), np.inf, excess),
-            "order": np.arange(self.checked, self.checked + indices.shape[0], dtype=np.float64),
-        }
-        self.checked += indices.shape[0]
-        merged = {
-            key: np.concatenate([self.candidates[key], value]) if self.candidates else value
-            for key, value in fresh.items()
-        }
-        code = merged["status"]
-        rank = np.where(code == _FAIL, 2.0, np.where(code != _PASS, 1.0, 0.0))
-        keep = np.lexsort((merged["order"], -merged["excess"], -rank))[: self.worst]
-        self.candidates = {key: value[keep] for key, value in merged.items()}
+    def _keep(self, fresh: Float64Array) -> None:
+        """Merge candidate columns `fresh` (worst first) into the kept ones."""
+        if not self.candidates.shape[1]:
+            self.candidates = fresh
+            return
+        merged = np.concatenate([self.candidates, fresh], axis=1)
+        keep = np.lexsort((merged[_ROW["order"]], -merged[_ROW["excess"]], -_rank(merged)))
+        self.candidates = merged[:, keep[: self.worst]]
 
     def result(self) -> Checked:
         """The tensor's `TensorResult` (with its `worst` entries) and its sums of squares."""
         c = self.candidates
-        statuses = [int(v) for v in c.get("status", [])]
-        indices = np.asarray(c.get("index", np.empty(0)), dtype=np.intp)
+        statuses = [int(v) for v in c[_ROW["status"]]]
+        analytic, numeric = c[_ROW["analytic"]].tolist(), c[_ROW["numeric"]].tolist()
+        error, allowed, step = (c[_ROW[f]].tolist() for f in ("error", "allowed", "step"))
+        indices = c[_ROW["index"]].astype(np.intp)
         entries = tuple(
             EntryResult(
                 index=index,
-                analytic=float(c["analytic"][k]),
-                numeric=float(c["numeric"][k]),
-                numeric_error=float(c["error"][k]),
-                allowed=float(c["allowed"][k]),
+                analytic=analytic[k],
+                numeric=numeric[k],
+                numeric_error=error[k],
+                allowed=allowed[k],
                 verdict=VERDICT[statuses[k]],
-                reason=entry_reason(statuses[k], float(c["analytic"][k]), float(c["numeric"][k])),
-                step=float(c["step"][k]),
+                reason=entry_reason(statuses[k], analytic[k], numeric[k]),
+                step=step[k],
                 noise=self.noise,
             )
             for k, index in enumerate(entry_indices(indices, self.shape))
@@ -156,7 +134,66 @@ class Tally:
             layer=self.layer,
             note=self.note,
         )
-        return Checked(result, self.squares)
+        squares = self.squares.tolist()
+        return Checked(result, (squares[0], squares[1], squares[2]))
+
+
+def _rank(table: Float64Array) -> Float64Array:
+    """2 for failing, 1 for inconclusive, 0 for passing columns of a candidate table."""
+    code = table[_ROW["status"]]
+    return np.where(code == _FAIL, 2.0, np.where(code != _PASS, 1.0, 0.0))
+
+
+def tally_block(
+    parts: list[tuple[Tally, IntArray]], analytic: Float64Array, probed: ProbeResult
+) -> None:
+    """Add a probed block to the tallies: `parts` are `(tally, flat indices)` in the
+    block's order, together as long as `analytic` `(n,)` and `probed` `(n,)`. Every
+    sum, count and ranking runs once over the whole block, cut by tensor."""
+    numeric, status = probed.numeric, probed.status
+    lengths = np.array([indices.shape[0] for _, indices in parts])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.intp)
+    segment = np.repeat(np.arange(len(parts)), lengths)
+    abs_error = np.abs(analytic - numeric)
+    denominator = np.maximum(np.abs(analytic), np.abs(numeric))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        rel_error = np.where(denominator > 0, abs_error / denominator, 0.0)
+        excess = np.where(probed.allowed > 0, abs_error / probed.allowed, np.inf * abs_error)
+        squares = np.add.reduceat(
+            np.stack([analytic, numeric, analytic - numeric]) ** 2, starts, axis=1
+        )
+    n_status = len(Status)
+    counts = np.bincount(segment * n_status + status, minlength=len(parts) * n_status)
+    table = np.stack(
+        [
+            np.concatenate([indices for _, indices in parts]).astype(np.float64),
+            analytic,
+            numeric,
+            probed.error,
+            probed.allowed,
+            probed.step,
+            status.astype(np.float64),
+            np.where(np.isnan(excess), np.inf, excess),
+            np.arange(analytic.shape[0]) - starts[segment],  # position in its tensor's part
+        ]
+    )
+    order = np.lexsort((table[_ROW["order"]], -table[_ROW["excess"]], -_rank(table), segment))
+    within = np.arange(order.shape[0]) - starts[segment[order]]
+    max_abs, max_rel = (
+        np.maximum.reduceat(abs_error, starts),
+        np.maximum.reduceat(rel_error, starts),
+    )
+    for k, (tally, indices) in enumerate(parts):
+        chosen = order[(segment[order] == k) & (within < tally.worst)]
+        fresh = table[:, chosen]
+        fresh[_ROW["order"]] += tally.checked
+        tally.checked += indices.shape[0]
+        tally.squares = tally.squares + squares[:, k]
+        tally.counts += counts[k * n_status : (k + 1) * n_status]
+        tally.max_abs = float(np.max([tally.max_abs, max_abs[k]]))  # NaN stays NaN
+        tally.max_rel = float(np.max([tally.max_rel, max_rel[k]]))
+        tally.noise = probed.noise
+        tally._keep(fresh)
 
 
 EMPTY = "no entries"
