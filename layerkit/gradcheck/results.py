@@ -81,7 +81,7 @@ class Tally:
     counts: IntArray = attrs.Factory(lambda: np.zeros(len(Status), dtype=np.intp))
     max_abs: float = 0.0
     max_rel: float = 0.0
-    squares: Float64Array = attrs.Factory(lambda: np.zeros(3))
+    squares: tuple[float, ...] = (0.0, 0.0, 0.0)
     candidates: Float64Array = attrs.Factory(lambda: np.empty((len(FIELDS), 0)))
 
     def _keep(self, fresh: Float64Array) -> None:
@@ -114,9 +114,10 @@ class Tally:
             )
             for k, index in enumerate(entry_indices(indices, self.shape))
         )
-        n_fail = int(self.counts[_FAIL])
-        n_inconclusive = int(self.counts[_KINK:].sum())
-        reasons = {r: int(self.counts[code]) for code, r in _REASON_OF.items() if self.counts[code]}
+        counts = self.counts.tolist()
+        n_fail = counts[_FAIL]
+        n_inconclusive = sum(counts[_KINK:])
+        reasons = {r: counts[code] for code, r in _REASON_OF.items() if counts[code]}
         verdict: Verdict = "fail" if n_fail else ("inconclusive" if n_inconclusive else "pass")
         if self.checked == 0:  # nothing was measured: no claim either way
             verdict, reasons = "inconclusive", {EMPTY: 1}
@@ -134,8 +135,7 @@ class Tally:
             layer=self.layer,
             note=self.note,
         )
-        squares = self.squares.tolist()
-        return Checked(result, (squares[0], squares[1], squares[2]))
+        return Checked(result, (self.squares[0], self.squares[1], self.squares[2]))
 
 
 def _rank(table: Float64Array) -> Float64Array:
@@ -178,22 +178,30 @@ def tally_block(
         ]
     )
     order = np.lexsort((table[_ROW["order"]], -table[_ROW["excess"]], -_rank(table), segment))
-    within = np.arange(order.shape[0]) - starts[segment[order]]
-    max_abs, max_rel = (
-        np.maximum.reduceat(abs_error, starts),
-        np.maximum.reduceat(rel_error, starts),
+    bounds = np.searchsorted(segment[order], np.arange(len(parts) + 1)).tolist()
+    largest = zip(
+        np.maximum.reduceat(abs_error, starts).tolist(),
+        np.maximum.reduceat(rel_error, starts).tolist(),
+        strict=True,
     )
-    for k, (tally, indices) in enumerate(parts):
-        chosen = order[(segment[order] == k) & (within < tally.worst)]
-        fresh = table[:, chosen]
+    per_tensor = zip(
+        parts, squares.T.tolist(), counts.reshape(len(parts), n_status), largest, strict=True
+    )
+    for k, ((tally, indices), sums, counted, (max_abs, max_rel)) in enumerate(per_tensor):
+        fresh = table[:, order[bounds[k] : min(bounds[k] + tally.worst, bounds[k + 1])]]
         fresh[_ROW["order"]] += tally.checked
         tally.checked += indices.shape[0]
-        tally.squares = tally.squares + squares[:, k]
-        tally.counts += counts[k * n_status : (k + 1) * n_status]
-        tally.max_abs = float(np.max([tally.max_abs, max_abs[k]]))  # NaN stays NaN
-        tally.max_rel = float(np.max([tally.max_rel, max_rel[k]]))
+        tally.squares = tuple(a + b for a, b in zip(tally.squares, sums, strict=True))
+        tally.counts += counted
+        tally.max_abs = _nan_max(tally.max_abs, max_abs)
+        tally.max_rel = _nan_max(tally.max_rel, max_rel)
         tally.noise = probed.noise
         tally._keep(fresh)
+
+
+def _nan_max(a: float, b: float) -> float:
+    """The larger of `a` and `b`; NaN if either is NaN (a NaN error is never hidden)."""
+    return a + b if a != a or b != b else max(a, b)
 
 
 EMPTY = "no entries"
