@@ -45,6 +45,16 @@ class Center(Layer):
         return grad_y - grad_y.mean(axis=0), {}
 
 
+class Cube(Layer):
+    """``y = x ** 3``: elementwise, but not a layer the checker knows (the generic path)."""
+
+    def forward(self, x: Array, *, noise: Array | None = None) -> tuple[Array, Array]:
+        return x**3, x
+
+    def backward(self, cache: Array, grad_y: Array) -> tuple[Array, dict[str, Array]]:
+        return 3 * cache**2 * grad_y, {}
+
+
 class TestStacking:
     """Stacked batches equal unstacked ones for the built-in layers; not for batch statistics."""
 
@@ -168,7 +178,8 @@ class TestChainEquivalence:
     """Slopes from the chain evaluator (stacked, low-rank) equal those of plain forwards."""
 
     @pytest.mark.parametrize(
-        "widths, activation", [((5, 7, 4, 3), ReLU), ((3, 6, 6, 2), Tanh), ((4, 5, 1), lk.Sigmoid)]
+        "widths, activation",
+        [((5, 7, 4, 3), ReLU), ((3, 6, 6, 2), Tanh), ((4, 5, 1), lk.Sigmoid), ((3, 5, 4, 2), Cube)],
     )
     @pytest.mark.parametrize("budgets", ["default", "tiny"])
     def test_slopes_equal_plain_forwards(
@@ -179,7 +190,8 @@ class TestChainEquivalence:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """Every entry's central difference within 1e-10 of the plain path's (relative to the
-        largest slope), for MSE and softmax heads and a layer check's projection; also when
+        largest slope), for MSE and softmax heads, a dropout mask mid-chain and a layer
+        check's projection; also when
         tiny chunk budgets cut every chunk to a few entries and split and regroup every dense
         stack, and changes jump Linear-ReLU-Linear tails (how entries are chunked, and which
         path they take, must not change a loss)."""
@@ -193,6 +205,7 @@ class TestChainEquivalence:
         for a, b in itertools.pairwise(widths):
             layers += [Linear(a, b, seed=a + b), activation()]
         layers.pop()
+        layers.insert(2, lk.Dropout(0.3))  # a fixed mask: a layer with noise mid-chain
         m = 6
         x = rng.standard_normal((m, widths[0]))
         losses = [MSELoss(), lk.SoftmaxCrossEntropyLoss()] if widths[-1] > 1 else [MSELoss()]
