@@ -14,7 +14,8 @@ import pytest
 
 import layerkit as lk
 from layerkit.gradcheck import reserve
-from layerkit.gradcheck.reserve import RESERVE_BLOCK, heap_reserve
+from layerkit.gradcheck.api import _model_objective
+from layerkit.gradcheck.reserve import RESERVE_BLOCK, RESERVE_MIN_BYTES, heap_reserve
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ class TestHeapReserve:
     @pytest.mark.usefixtures("fixed")
     def test_only_the_pin_is_held_inside(self) -> None:
         before = tracemalloc.get_traced_memory()[0]
-        with heap_reserve():
+        with heap_reserve(RESERVE_MIN_BYTES):
             held = tracemalloc.get_traced_memory()[0] - before
             reserved = tracemalloc.get_traced_memory()[1] - before
         assert RESERVE_BLOCK <= held < 2 * RESERVE_BLOCK  # the blocks were freed, the pin not
@@ -43,7 +44,7 @@ class TestHeapReserve:
     @pytest.mark.usefixtures("fixed")
     def test_nothing_is_held_after_an_error(self) -> None:
         before = tracemalloc.get_traced_memory()[0]
-        with pytest.raises(RuntimeError), heap_reserve():
+        with pytest.raises(RuntimeError), heap_reserve(RESERVE_MIN_BYTES):
             raise RuntimeError("user code failed")
         assert tracemalloc.get_traced_memory()[0] - before < RESERVE_BLOCK
 
@@ -51,15 +52,25 @@ class TestHeapReserve:
         monkeypatch.setattr(reserve, "FIXED_THRESHOLDS", False)
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
-        with heap_reserve():
+        with heap_reserve(RESERVE_MIN_BYTES):
+            pass
+        assert tracemalloc.get_traced_memory()[1] - before < RESERVE_BLOCK
+
+    @pytest.mark.usefixtures("fixed")
+    def test_no_reserve_for_a_small_check(self) -> None:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        with heap_reserve(RESERVE_MIN_BYTES - 1):
             pass
         assert tracemalloc.get_traced_memory()[1] - before < RESERVE_BLOCK
 
     @pytest.mark.usefixtures("fixed")
     def test_a_check_holds_no_memory_after_it_returns(self) -> None:
-        model = lk.mlp([6, 8, 1], seed=0)
+        model = lk.mlp([64, 128, 1], seed=0)  # an exact check of 8k entries: with a reserve
         rng = np.random.default_rng(0)
-        x, y = rng.standard_normal((16, 6)), (rng.random((16, 1)) > 0.5).astype(float)
+        x, y = rng.standard_normal((64, 64)), (rng.random((64, 1)) > 0.5).astype(float)
+        objective, _ = _model_objective(model, x, y, 0)
+        assert objective.array_bytes(model.param_spec.size) >= RESERVE_MIN_BYTES
         lk.check_model(model, x, y, mode="exact")  # lazy imports and caches
         before = tracemalloc.get_traced_memory()[0]
         assert lk.check_model(model, x, y, mode="exact").verdict == "pass"

@@ -106,6 +106,13 @@ class ChainObjective(Objective):
         self._tiled: dict[int, Array] = {}
         self._scratch: dict[str, Float64Array] = {}
 
+    def array_bytes(self, entries: int) -> int:
+        """One `(m,)` column per entry probed, and about 8 forwards' activations (the point,
+        the noise line, fast mode's directions), in float64."""
+        m = self.x.shape[0]
+        activations = m * sum(y.shape[1] for y in self.outputs)
+        return int(8 * (m * entries + 8 * activations))
+
     def base_cache(self, index: int) -> tuple[Any, Array]:
         """The cache and the output `(m, out)` of layer `index` at the unperturbed point."""
         return self._caches[index], self.outputs[index]

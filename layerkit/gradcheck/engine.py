@@ -162,7 +162,12 @@ def run_check(
     layer_of: Mapping[str, str] | None = None,
 ) -> GradCheckReport:
     """Check every tensor of `objective` as `options` say; the report names `subject`."""
-    with heap_reserve():
+    sizes = [objective.values[name].size for name in objective.names]
+    entries = {
+        "exact": sum(sizes),
+        "sampled": sum(min(size, options.samples) for size in sizes),
+    }.get(options.mode, 0)
+    with heap_reserve(objective.array_bytes(entries)):
         return _run_check(objective, options, subject=subject, layer_of=layer_of)
 
 

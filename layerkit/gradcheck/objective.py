@@ -93,6 +93,11 @@ class Objective(ABC):
             )
         return result, margins
 
+    def array_bytes(self, entries: int) -> int:
+        """About how many bytes of short-lived arrays a check probing `entries` entries
+        allocates and frees (0: unknown); it decides whether a heap reserve pays."""
+        return 0
+
     def base_loss(self) -> float:
         """The loss at the point, evaluated twice: the two must agree (determinism guard;
         once for `own_code`)."""
