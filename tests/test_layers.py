@@ -155,6 +155,23 @@ class TestActivations:
         np.testing.assert_allclose(y[0, 3], np.exp(-30.0) / (1.0 + np.exp(-30.0)), rtol=1e-14)
         assert np.all(np.isfinite(y))
 
+    @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+    def test_tanh_is_within_3_ulp_of_numpy(self, dtype: type[np.floating]) -> None:
+        """Tanh's own formula against np.tanh from 1e-300 (1e-38) to 1e3, both signs; exact
+        at signed zeros, infinities and NaN, and +-1 where tanh rounds to 1."""
+        tiny = -300 if dtype == np.float64 else -37
+        magnitudes = np.logspace(tiny, 3, 40_001).astype(dtype)
+        x = np.concatenate([magnitudes, -magnitudes])
+        got, expected = Tanh().function(x), np.tanh(x)
+        assert got.dtype == dtype
+        ulps = np.abs(got - expected) / np.spacing(np.abs(expected))
+        assert float(np.max(ulps)) <= 3.0
+        assert np.all(np.abs(got) <= 1.0)
+        special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 40.0, -40.0], dtype=dtype)
+        got = Tanh().function(special)
+        np.testing.assert_array_equal(got, [0.0, -0.0, 1.0, -1.0, np.nan, 1.0, -1.0])
+        assert np.signbit(got[1]) and not np.signbit(got[0])
+
     def test_tanh(self, rng: np.random.Generator) -> None:
         """Tanh is (e^2x - 1) / (e^2x + 1) and its derivative 1 - t^2."""
         x = rng.uniform(-4, 4, size=(3, 7))
