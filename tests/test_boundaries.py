@@ -231,7 +231,7 @@ def garbage() -> st.SearchStrategy[Any]:
 def _huge_layer(widths: Any) -> bool:
     """True when two consecutive integer `widths` would make a weight matrix of over 10^6
     entries: `mlp` would really allocate it (the machine's memory, not garbage, is tested)."""
-    if not isinstance(widths, list | tuple | np.ndarray):
+    if not isinstance(widths, list | tuple | np.ndarray) or np.ndim(widths) != 1:
         return False
     sizes = [int(w) for w in widths if isinstance(w, int | np.integer) and not isinstance(w, bool)]
     return any(abs(a * b) > 10**6 for a, b in itertools.pairwise(sizes))
