@@ -100,9 +100,8 @@ class LowRank:
                         args = (local, flat_indices[ids], offsets[ids])
                         columns.append((ids, plan.perturbed(x_in, y, *args)))
                         continue
-                    size = max(1, DENSE_ELEMENTS // (x_in.shape[0] * y.shape[1]))
-                    for lo in range(0, ids.shape[0], size):
-                        part = ids[lo : lo + size]
+                    for cut in _slices(ids.shape[0], x_in.shape[0] * y.shape[1]):
+                        part = ids[cut]
                         out = self.chain.perturbed_outputs(
                             index, local, flat_indices[part], offsets[part]
                         )
@@ -232,8 +231,14 @@ def _pieces(
 ) -> list[tuple[IntArray, ColumnChange]]:
     """`ids` and their `change` in pieces whose dense stacks (`per_entry` elements each)
     fit `DENSE_ELEMENTS`."""
-    size = max(1, DENSE_ELEMENTS // max(1, per_entry))
     return [
-        (ids[lo : lo + size], ColumnChange(change.cols[lo : lo + size], change.new[lo : lo + size]))
-        for lo in range(0, ids.shape[0], size)
+        (ids[part], ColumnChange(change.cols[part], change.new[part]))
+        for part in _slices(ids.shape[0], per_entry)
     ]
+
+
+def _slices(count: int, per_entry: int) -> list[slice]:
+    """`count` entries cut into slices of dense stacks (`per_entry` elements each) that fit
+    `DENSE_ELEMENTS` (at least one entry each)."""
+    size = max(1, DENSE_ELEMENTS // max(1, per_entry))
+    return [slice(lo, lo + size) for lo in range(0, count, size)]
